@@ -1,0 +1,151 @@
+"""Commands: what a person (or the system) asks the engine to do to a ticket. Verbs, frozen."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+
+def _frozen(m: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(m or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class Create:
+    actor: str
+    workflow_id: int
+    transition_id: int
+    fields: Mapping[str, Any] = field(default_factory=_frozen)
+    title: str = ""
+    suggestion: str = ""
+    parent_ticket_id: int = 0
+    parent_ticket_state_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Handle:
+    """Take a transition. `expected_state_id` (from a card or form) detects a stale click."""
+
+    actor: str
+    transition_id: int
+    fields: Mapping[str, Any] = field(default_factory=_frozen)
+    suggestion: str = ""
+    expected_state_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    actor: str
+    expected_state_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    actor: str
+    target: str
+    suggestion: str = ""
+    from_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AddNode:
+    actor: str
+    target: str
+    suggestion: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AddNodeEnd:
+    actor: str
+    suggestion: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Retreat:
+    actor: str
+    suggestion: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    actor: str
+    suggestion: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ForceState:
+    actor: str
+    state_id: int
+    suggestion: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    actor: str
+    suggestion: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateFields:
+    actor: str
+    fields: Mapping[str, Any]
+    suggestion: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    actor: str
+    suggestion: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HookResult:
+    """The outcome of a hook call: from `hook_call_back` (wait=true) or from the call itself (wait=false)."""
+
+    actor: str
+    result: bool
+    msg: str = ""
+    fields: Mapping[str, Any] = field(default_factory=_frozen)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryHook:
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class FireTimer:
+    """A transition's timer is due. Fires only if the ticket is still where the timer was armed."""
+
+    transition_id: int
+    armed_state_entered_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AdvanceParent:
+    """Every sub-ticket of the parent's current state has ended: move the parent on."""
+
+    child_ticket_id: int
+
+
+Command = (
+    Create
+    | Handle
+    | Accept
+    | Deliver
+    | AddNode
+    | AddNodeEnd
+    | Retreat
+    | Close
+    | ForceState
+    | Comment
+    | UpdateFields
+    | Delete
+    | HookResult
+    | RetryHook
+    | FireTimer
+    | AdvanceParent
+)
