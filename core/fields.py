@@ -27,5 +27,7 @@ def coerce(field: CustomField, raw: Any, org: Org | None = None) -> Any:
     raise NotImplementedError
 
 
-def coerce_all(defs: Mapping[str, CustomField], raw: Mapping[str, Any], org: Org | None = None) -> dict[str, Any]:
+def coerce_all(
+    defs: Mapping[str, CustomField], raw: Mapping[str, Any], org: Org | None = None
+) -> dict[str, Any]:
     raise NotImplementedError

@@ -53,7 +53,9 @@ class Org:
     roles: Mapping[int, Role] = field(default_factory=lambda: MappingProxyType({}))
 
     @staticmethod
-    def build(users: Iterable[User], departments: Iterable[Department] = (), roles: Iterable[Role] = ()) -> Org:
+    def build(
+        users: Iterable[User], departments: Iterable[Department] = (), roles: Iterable[Role] = ()
+    ) -> Org:
         return Org(
             users=MappingProxyType({u.username: u for u in users}),
             departments=MappingProxyType({d.id: d for d in departments}),
@@ -72,9 +74,7 @@ class Org:
         return u is not None and u.is_active and u.type == UserType.SUPER_ADMIN
 
     def department_members(self, dept_id: int) -> tuple[str, ...]:
-        return tuple(
-            sorted(u.username for u in self.users.values() if u.is_active and dept_id in u.dept_ids)
-        )
+        return tuple(sorted(u.username for u in self.users.values() if u.is_active and dept_id in u.dept_ids))
 
     def role_members(self, role_id: int) -> tuple[str, ...]:
         role = self.roles.get(role_id)

@@ -74,20 +74,32 @@ class Ticket:
     in_add_node: bool = False
     add_node_man: str = ""  # who asked for the add-node (gets the ticket back afterwards)
     add_node_target: str = ""
-    votes: Mapping[str, int] = field(default_factory=_frozen)
+    votes: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     relation: frozenset[str] = frozenset()
     cc: frozenset[str] = frozenset()
     parent_ticket_id: int = 0
     parent_ticket_state_id: int = 0
     script_run_last_result: bool = True
     state_entered_at: datetime | None = None
-    last_handlers: Mapping[int, str] = field(default_factory=_frozen)  # state id -> who last acted
+    last_handlers: Mapping[int, str] = field(
+        default_factory=lambda: MappingProxyType({})
+    )  # state id -> who last acted
     is_deleted: bool = False
     version: int = 0
 
     @property
     def is_ended(self) -> bool:
         return self.act_state in ENDED or self.is_deleted
+
+    @property
+    def handlers(self) -> tuple[str, ...]:
+        """Who may act on the ticket now: the add-node target while consulting, else the
+        participants who have not voted yet (votes only exist in all-must-process states)."""
+        if self.is_ended:
+            return ()
+        if self.in_add_node:
+            return (self.add_node_target,)
+        return tuple(p for p in self.participants if p not in self.votes)
 
 
 @dataclass(frozen=True, slots=True)

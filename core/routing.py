@@ -1,0 +1,128 @@
+"""Moving a ticket: choose the destination of a transition and enter a state (participants,
+progress, timers, hooks, CC). Shared by every command that changes the state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from core.conditions import evaluate
+from core.decision import Context, NeedsLookup
+from core.errors import Reason, Rejected
+from core.events import (
+    CcNotified,
+    Event,
+    HookRequested,
+    StateEntered,
+    TicketEnded,
+    TimerArmed,
+)
+from core.participants import distribute, fallback, must_accept, resolve, start_participant
+from core.ticket import ActState, Ticket
+from core.workflow import Participant, ParticipantType, State, StateType, Transition, Workflow
+
+
+def condition_values(ticket: Ticket, fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {**fields, "title": ticket.title, "creator": ticket.creator}
+
+
+def destination(wf: Workflow, transition: Transition, ticket: Ticket) -> State | Rejected:
+    """The first condition that holds picks the target; otherwise the transition's destination."""
+    target = transition.destination_state_id
+    values = condition_values(ticket, ticket.fields)
+    for cond in transition.conditions:
+        if evaluate(cond.expression, values):
+            target = cond.target_state_id
+            break
+    state = wf.state(target)
+    if state is None:  # the loader makes this impossible; keep the engine total anyway
+        return Rejected(Reason.BAD_STATE, f"transition '{transition.name}' leads to unknown state {target}")
+    return state
+
+
+def _resolve_many(
+    parts: tuple[Participant, ...], ticket: Ticket, state_id: int, ctx: Context
+) -> tuple[str, ...] | NeedsLookup:
+    people: list[str] = []
+    for p in parts:
+        r = resolve(p, state_id=state_id, creator=ticket.creator, fields=ticket.fields, ctx=ctx)
+        if isinstance(r, NeedsLookup):
+            return r
+        people.extend(r.people)
+    return tuple(dict.fromkeys(people))
+
+
+def enter_state(
+    ticket: Ticket,
+    wf: Workflow,
+    state: State,
+    ctx: Context,
+    *,
+    act_state: ActState | None = None,
+    via: Transition | None = None,
+) -> tuple[Ticket, tuple[Event, ...]] | NeedsLookup | Rejected:
+    """The ticket as it is once it waits in `state`, and the events that announce it."""
+    events: list[Event] = []
+    participant = start_participant(state)
+    ptype = participant.type
+    people: tuple[str, ...] = ()
+    if state.type != StateType.END:
+        remembered = ticket.last_handlers.get(state.id, "")
+        if state.remember_last_man and remembered and ctx.org.active(remembered):
+            ptype, people = ParticipantType.PERSON, (remembered,)
+        else:
+            r = resolve(participant, state_id=state.id, creator=ticket.creator, fields=ticket.fields, ctx=ctx)
+            if isinstance(r, NeedsLookup):
+                return r
+            people = distribute(state, r.people, ctx.seed)
+        if not people and ptype != ParticipantType.HOOK:
+            people = fallback(wf, ctx)
+            if not people:
+                return Rejected(
+                    Reason.NO_PARTICIPANT,
+                    f"state '{state.name}' resolves to nobody and the workflow has no admin to fall back on",
+                )
+            ptype = ParticipantType.PEOPLE if len(people) > 1 else ParticipantType.PERSON
+    if act_state is None:
+        if state.type == StateType.END:
+            act_state = ActState.FINISHED
+        elif state.type == StateType.START:
+            act_state = ActState.DRAFT
+        else:
+            act_state = ActState.ONGOING
+    cc = _resolve_many(state.cc + (via.cc if via else ()), ticket, state.id, ctx)
+    if isinstance(cc, NeedsLookup):
+        return cc
+    new = replace(
+        ticket,
+        state_id=state.id,
+        act_state=act_state,
+        participant_type=ptype,
+        participants=people,
+        accepted_by="",
+        in_add_node=False,
+        add_node_man="",
+        add_node_target="",
+        votes={},
+        relation=ticket.relation | frozenset(people) | frozenset(cc),
+        cc=ticket.cc | frozenset(cc),
+        script_run_last_result=True,
+        state_entered_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    if state.type == StateType.END:
+        events.append(TicketEnded(int(act_state), ticket.parent_ticket_id, ticket.parent_ticket_state_id))
+    else:
+        events.append(StateEntered(state.id, people, must_accept(state, people, "")))
+        for t in wf.transitions_from(state.id):
+            if t.timer_seconds > 0:
+                events.append(
+                    TimerArmed(t.id, state.id, ctx.now + timedelta(seconds=t.timer_seconds), ctx.now)
+                )
+        if ptype == ParticipantType.HOOK and participant.hook is not None:
+            events.append(HookRequested(state.id, participant.hook))
+    if cc:
+        events.append(CcNotified(cc, state.id))
+    return new, tuple(events)

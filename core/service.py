@@ -1,0 +1,267 @@
+"""The engine's service: load -> decide -> save in ONE transaction with an optimistic version check.
+
+The only async code in core. A lost race re-reads and re-decides; if the action is then no longer
+allowed, the caller learns who handled the ticket and when ("already handled by X at T").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from core.commands import (
+    Accept,
+    AddNode,
+    AddNodeEnd,
+    AdvanceParent,
+    Command,
+    Create,
+    Deliver,
+    Handle,
+)
+from core.decide import decide
+from core.decision import Context, Decision, NeedsLookup
+from core.errors import CoreError, Reason, Rejected
+from core.events import TicketEnded
+from core.ports import Clock, Directory, ExternalLookup, TicketStore, TicketTx, WorkflowCatalog
+from core.ticket import ActState, FlowLog, InterveneType, Ticket
+from core.workflow import ParticipantType, Workflow
+
+log = logging.getLogger("ticketbot.engine")
+
+_HANDLER_COMMANDS = (Handle, Accept, AddNodeEnd, Deliver, AddNode)
+_LATE = frozenset({Reason.STALE, Reason.NOT_PARTICIPANT, Reason.TICKET_ENDED, Reason.ALREADY_VOTED})
+_VERBS = {
+    InterveneType.ACCEPT: "accepted",
+    InterveneType.DELIVER: "delivered",
+    InterveneType.ADD_NODE: "sent for consultation",
+    InterveneType.ADD_NODE_END: "consulted",
+    InterveneType.CLOSE: "closed",
+    InterveneType.ALTER_STATE: "moved",
+    InterveneType.HOOK: "processed",
+    InterveneType.RETREAT: "withdrawn",
+}
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The command took effect; `ticket` is the stored snapshot (with id, SN and new version)."""
+
+    ticket: Ticket
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class AlreadyHandled:
+    """Someone (maybe the same person, clicking twice) got there first. Nothing was changed."""
+
+    ticket: Ticket
+    by: str
+    at: datetime
+    message: str
+
+    def __bool__(self) -> bool:
+        return False
+
+
+Result = Done | Rejected | AlreadyHandled
+
+
+class _Conflict(CoreError):
+    """A second ticket touched in the same transaction changed under us: retry the whole unit."""
+
+
+class TicketService:
+    def __init__(
+        self,
+        store: TicketStore,
+        catalog: WorkflowCatalog,
+        directory: Directory,
+        clock: Clock,
+        *,
+        external: ExternalLookup | None = None,
+        rng: Callable[[], int] | None = None,
+        sn_prefix: str = "loonflow",
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._directory = directory
+        self._clock = clock
+        self._external = external
+        self._rng = rng or (lambda: 0)
+        self._sn_prefix = sn_prefix
+
+    async def create(self, cmd: Create, *, sn_prefix: str | None = None) -> Result:
+        wf = self._catalog.get(cmd.workflow_id)
+        if wf is None:
+            return Rejected(Reason.NOT_FOUND, f"no workflow {cmd.workflow_id}")
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                async with self._store.transaction() as tx:
+                    parent_fields = {}
+                    if cmd.parent_ticket_id:
+                        parent = await tx.get(cmd.parent_ticket_id)
+                        if parent is None or parent.is_deleted:
+                            return Rejected(Reason.NOT_FOUND, f"no parent ticket {cmd.parent_ticket_id}")
+                        if parent.state_id != cmd.parent_ticket_state_id:
+                            return Rejected(
+                                Reason.INVALID,
+                                f"parent ticket {parent.sn} is not in state {cmd.parent_ticket_state_id}",
+                            )
+                        parent_fields = dict(parent.fields)
+                    ctx = await self._context(parent_fields=parent_fields)
+                    outcome = await self._decide(None, wf, cmd, ctx)
+                    if not isinstance(outcome, Decision):
+                        return outcome
+                    stored = await tx.insert(outcome, sn_prefix or self._sn_prefix)
+                    await self._follow_up(tx, stored, outcome)
+                    log.info(
+                        "ticket created", extra={"ticket_id": stored.id, "sn": stored.sn, "actor": cmd.actor}
+                    )
+                    return Done(stored, outcome)
+            except _Conflict:
+                continue
+        return Rejected(Reason.STALE, "the ticket store is too busy right now; try again")
+
+    async def execute(self, ticket_id: int, cmd: Command) -> Result:
+        """Run `cmd` on ticket `ticket_id`, retrying lost races by re-reading and re-deciding."""
+        if isinstance(cmd, Create):
+            return await self.create(cmd)
+        raced = False
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                async with self._store.transaction() as tx:
+                    ticket = await tx.get(ticket_id)
+                    if ticket is None:
+                        return Rejected(Reason.NOT_FOUND, f"no ticket {ticket_id}")
+                    wf = self._workflow(ticket)
+                    if wf is None:
+                        return Rejected(Reason.BAD_STATE, f"the workflow of ticket {ticket.sn} is not loaded")
+                    ctx = await self._context_for(tx, ticket, cmd)
+                    outcome = await self._decide(ticket, wf, cmd, ctx)
+                    if not isinstance(outcome, Decision):
+                        if isinstance(outcome, Rejected):
+                            late = await self._already_handled(tx, ticket, cmd, outcome, raced)
+                            if late is not None:
+                                return late
+                        return outcome
+                    if not await tx.update(outcome, ticket.version):
+                        raced = True
+                        continue
+                    stored = replace(outcome.ticket, version=ticket.version + 1)
+                    await self._follow_up(tx, stored, outcome)
+                    log.info(
+                        "ticket changed",
+                        extra={"ticket_id": ticket.id, "sn": ticket.sn, "command": type(cmd).__name__},
+                    )
+                    return Done(stored, outcome)
+            except _Conflict:
+                raced = True
+                continue
+        return Rejected(Reason.STALE, f"ticket {ticket_id} is changing too fast; try again")
+
+    def _workflow(self, ticket: Ticket) -> Workflow | None:
+        return self._catalog.get(ticket.workflow_id, ticket.workflow_version) or self._catalog.get(
+            ticket.workflow_id
+        )
+
+    async def _context(self, **kw: object) -> Context:
+        org = await self._directory.org()
+        return Context(now=self._clock.now(), org=org, seed=self._rng(), **kw)  # type: ignore[arg-type]
+
+    async def _context_for(self, tx: TicketTx, ticket: Ticket, cmd: Command) -> Context:
+        parent_fields = {}
+        if ticket.parent_ticket_id:
+            parent = await tx.get(ticket.parent_ticket_id)
+            if parent is not None:
+                parent_fields = dict(parent.fields)
+        children_ended = False
+        if isinstance(cmd, AdvanceParent):
+            kids = await tx.children(ticket.id, ticket.state_id)
+            children_ended = bool(kids) and all(k.is_ended for k in kids)
+        return await self._context(parent_fields=parent_fields, children_ended=children_ended)
+
+    async def _decide(
+        self, ticket: Ticket | None, wf: Workflow, cmd: Command, ctx: Context
+    ) -> Decision | Rejected:
+        """decide(), answering its external-lookup questions (at most one per state)."""
+        for _ in range(len(wf.states) + 1):
+            outcome = decide(ticket, wf, cmd, ctx)
+            if not isinstance(outcome, NeedsLookup):
+                return outcome
+            if self._external is None:
+                return Rejected(Reason.NO_PARTICIPANT, "external participant lookup is not configured")
+            probe = ticket or _probe(cmd, wf, ctx.now)
+            try:
+                people = await self._external.lookup(outcome.url, probe)
+            except Exception as exc:  # any failure of the remote service is a clear refusal
+                log.warning("external lookup failed", extra={"url": outcome.url, "error": str(exc)})
+                return Rejected(Reason.NO_PARTICIPANT, f"the external participant lookup failed: {exc}")
+            ctx = replace(ctx, external={**ctx.external, outcome.state_id: tuple(people)})
+        return Rejected(Reason.NO_PARTICIPANT, "external participant lookup did not settle")
+
+    async def _already_handled(
+        self, tx: TicketTx, ticket: Ticket, cmd: Command, refused: Rejected, raced: bool
+    ) -> AlreadyHandled | None:
+        if not isinstance(cmd, _HANDLER_COMMANDS) or refused.reason not in _LATE:
+            return None
+        actor = cmd.actor
+        if actor not in ticket.relation and not raced:
+            return None  # a stranger learns nothing about who handled the ticket
+        last: FlowLog | None = await tx.last_log(ticket.id)
+        if last is None or last.intervene_type == InterveneType.COMMENT:
+            return None
+        verb = _VERBS.get(last.intervene_type) or (
+            f"handled ({last.transition_name})" if last.transition_name else "handled"
+        )
+        who = "you" if last.actor == actor else last.actor
+        when = last.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        return AlreadyHandled(
+            ticket, last.actor, last.created_at, f"ticket {ticket.sn} was already {verb} by {who} at {when}"
+        )
+
+    async def _follow_up(self, tx: TicketTx, ticket: Ticket, decision: Decision) -> None:
+        """Same-transaction consequences: a parent ticket advances when its last sub-ticket ends."""
+        for event in decision.events:
+            if isinstance(event, TicketEnded) and event.parent_ticket_id:
+                await self._advance_parent(tx, ticket)
+
+    async def _advance_parent(self, tx: TicketTx, child: Ticket) -> None:
+        parent = await tx.get(child.parent_ticket_id)
+        if parent is None or parent.is_ended or parent.state_id != child.parent_ticket_state_id:
+            return
+        wf = self._workflow(parent)
+        if wf is None:
+            return
+        cmd = AdvanceParent(child.id)
+        ctx = await self._context_for(tx, parent, cmd)
+        outcome = await self._decide(parent, wf, cmd, ctx)
+        if not isinstance(outcome, Decision):
+            return
+        if not await tx.update(outcome, parent.version):
+            raise _Conflict(f"parent ticket {parent.id} changed concurrently")
+        log.info("parent ticket advanced", extra={"ticket_id": parent.id, "child_ticket_id": child.id})
+        await self._follow_up(tx, replace(outcome.ticket, version=parent.version + 1), outcome)
+
+
+def _probe(cmd: Command, wf: Workflow, now: datetime) -> Ticket:
+    """A stand-in ticket for an external lookup during create (the ticket has no id yet)."""
+    fields = dict(getattr(cmd, "fields", {}))
+    return Ticket(
+        0,
+        "",
+        getattr(cmd, "title", ""),
+        wf.id,
+        wf.version,
+        wf.start_state().id,
+        ActState.DRAFT,
+        getattr(cmd, "actor", ""),
+        ParticipantType.NONE,
+        (),
+        now,
+        now,
+        fields=fields,
+    )
