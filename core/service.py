@@ -164,9 +164,14 @@ class TicketService:
         return Rejected(Reason.STALE, f"ticket {ticket_id} is changing too fast; try again")
 
     def _workflow(self, ticket: Ticket) -> Workflow | None:
-        return self._catalog.get(ticket.workflow_id, ticket.workflow_version) or self._catalog.get(
-            ticket.workflow_id
-        )
+        pinned = self._catalog.get(ticket.workflow_id, ticket.workflow_version)
+        if pinned is None:
+            log.warning(
+                "pinned workflow version not loaded; using the current one",
+                extra={"ticket_id": ticket.id, "workflow_id": ticket.workflow_id, "version": ticket.workflow_version},
+            )
+            return self._catalog.get(ticket.workflow_id)
+        return pinned
 
     async def _context(self, **kw: object) -> Context:
         org = await self._directory.org()
