@@ -144,7 +144,7 @@ class TicketService:
                     outcome = await self._decide(ticket, wf, cmd, ctx)
                     if not isinstance(outcome, Decision):
                         if isinstance(outcome, Rejected):
-                            late = await self._already_handled(tx, ticket, cmd, outcome, raced)
+                            late = await self._already_handled(tx, ticket, wf, cmd, outcome, raced)
                             if late is not None:
                                 return late
                         return outcome
@@ -209,9 +209,11 @@ class TicketService:
         return Rejected(Reason.NO_PARTICIPANT, "external participant lookup did not settle")
 
     async def _already_handled(
-        self, tx: TicketTx, ticket: Ticket, cmd: Command, refused: Rejected, raced: bool
+        self, tx: TicketTx, ticket: Ticket, wf: Workflow, cmd: Command, refused: Rejected, raced: bool
     ) -> AlreadyHandled | None:
-        if not isinstance(cmd, _HANDLER_COMMANDS) or refused.reason not in _LATE:
+        if not isinstance(cmd, _HANDLER_COMMANDS):
+            return None
+        if refused.reason not in _LATE and not _left_behind(wf, ticket, cmd, refused):
             return None
         actor = cmd.actor
         if actor not in ticket.relation and not raced:
@@ -250,6 +252,14 @@ class TicketService:
             raise _Conflict(f"parent ticket {parent.id} changed concurrently")
         log.info("parent ticket advanced", extra={"ticket_id": parent.id, "child_ticket_id": child.id})
         await self._follow_up(tx, replace(outcome.ticket, version=parent.version + 1), outcome)
+
+
+def _left_behind(wf: Workflow, ticket: Ticket, cmd: Command, refused: Rejected) -> bool:
+    """A transition of a state the ticket has already left: a late click, not a bad request."""
+    if refused.reason != Reason.BAD_TRANSITION or not isinstance(cmd, Handle):
+        return False
+    t = wf.transition(cmd.transition_id)
+    return t is not None and t.source_state_id != ticket.state_id
 
 
 def _probe(cmd: Command, wf: Workflow, now: datetime) -> Ticket:

@@ -1,0 +1,45 @@
+# The two commands a new user needs: `make demo` and `make test`. Each creates and fills .venv itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DB ?= sqlite+aiosqlite:///$(CURDIR)/var/demo.db
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test lint check migrate clean
+
+help:
+	@echo "make demo     run ticketbot with the demo config on embedded SQLite (var/demo.db)"
+	@echo "make test     run the whole test suite (SQLite and PostgreSQL at 127.0.0.1:5432)"
+	@echo "make lint     ruff, mypy --strict and the import-linter contracts"
+	@echo "make check    validate the config directory (TICKETBOT_CONFIG_DIR, default config/)"
+	@echo "make clean    remove .venv, var/ and caches"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ticketbot needs Python 3.11 or newer")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	TICKETBOT_DATABASE_URL="$${TICKETBOT_DATABASE_URL:-$(DEMO_DB)}" $(BIN)/ticketbot serve
+
+test: $(STAMP)
+	@bash scripts/ensure-postgres.sh
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+check: $(STAMP)
+	$(BIN)/ticketbot check
+
+migrate: $(STAMP)
+	$(BIN)/ticketbot migrate
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache *.egg-info

@@ -1,0 +1,118 @@
+"""The `ticketbot` command line: serve, check, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from config.errors import ConfigError
+from config.settings import Settings, format_help, load_settings, redact_url
+
+log = logging.getLogger("ticketbot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ticketbot",
+        description="Tickets and approvals from WeCom and DingTalk, on a loonflow-compatible engine.",
+        epilog=format_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run the HTTP server (migrates the database first)",
+                           description="Run the HTTP server. Applies database migrations at start-up.")
+    serve.add_argument("--host", help="address to listen on (TICKETBOT_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (TICKETBOT_PORT, default 8080)")
+    serve.add_argument("--config", type=Path, help="config directory (TICKETBOT_CONFIG_DIR)")
+    serve.add_argument("--database-url", help="SQLAlchemy async URL (TICKETBOT_DATABASE_URL)")
+    check = sub.add_parser("check", help="validate a config directory and print a summary",
+                           description="Validate workflows, org and API apps; exit 0 when valid, 1 with "
+                                       "every error (file, path inside it, what is wrong) when not.")
+    check.add_argument("--config", type=Path, help="config directory (TICKETBOT_CONFIG_DIR)")
+    migrate = sub.add_parser("migrate", help="apply database migrations",
+                             description="Apply every pending Alembic migration to the database.")
+    migrate.add_argument("--database-url", help="SQLAlchemy async URL (TICKETBOT_DATABASE_URL)")
+    return p
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    for key in ("host", "port", "database_url"):
+        if getattr(args, key, None) is not None:
+            overrides[key] = getattr(args, key)
+    if getattr(args, "config", None) is not None:
+        overrides["config_dir"] = args.config
+    return load_settings(**overrides)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from config.loader import check_config
+
+    settings = _settings(args)
+    ok, text = check_config(settings.config_dir)
+    print(text, file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from store.migrate import current_revision, upgrade
+
+    settings = _settings(args)
+    upgrade(settings.database_url)
+    print(f"database {redact_url(settings.database_url)} is at revision {current_revision(settings.database_url)}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import create_app
+
+    settings = _settings(args)
+
+    async def make() -> web.Application:
+        return await create_app(settings)
+
+    def announce(_: str) -> None:
+        print(
+            f"ticketbot serving on http://{settings.host}:{settings.port}  "
+            f"(config {settings.config_dir}, database {redact_url(settings.database_url)}); Ctrl-C stops it",
+            flush=True,
+        )
+
+    web.run_app(make(), host=settings.host, port=settings.port, print=announce, access_log=None)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from bot.logs import setup_logging
+
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help()
+        return 2
+    try:
+        settings_level = load_settings().log_level
+    except ConfigError as exc:
+        print(f"ticketbot: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings_level)
+    try:
+        return {"serve": _serve, "check": _check, "migrate": _migrate}[args.command](args)
+    except ConfigError as exc:
+        print(f"ticketbot: configuration is not valid:\n{exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"ticketbot: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    asyncio.set_event_loop_policy(None)
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The composition root: the ONE place that wires config + store + core (+ api + bot later)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.clock import SystemClock
+from bot.http import error_middleware
+from config.loader import LoadedConfig, load_config
+from config.settings import Settings, redact_url
+from core.catalog import Catalog
+from core.service import TicketService
+from store.db import Database
+from store.directory import SqlDirectory, replace_org
+from store.migrate import upgrade_async
+from store.tickets import SqlTicketStore
+from store.workflows import record_versions
+
+log = logging.getLogger("ticketbot.app")
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    settings: Settings
+    config: LoadedConfig
+    db: Database
+    catalog: Catalog
+    directory: SqlDirectory
+    service: TicketService
+
+
+SETTINGS = web.AppKey("settings", Settings)
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+def _workflow_sources(config_dir: Path) -> dict[str, str]:
+    """version -> YAML text, so each workflow version a ticket may pin is kept in the database."""
+    out: dict[str, str] = {}
+    for path in sorted((config_dir / "workflows").glob("*.yaml")):
+        raw = path.read_bytes()
+        out[hashlib.sha256(raw).hexdigest()[:12]] = raw.decode("utf-8", "replace")
+    return out
+
+
+async def build_runtime(settings: Settings) -> Runtime:
+    """Load and validate the config, migrate the database, publish the directory and workflows."""
+    config = load_config(settings.config_dir)
+    await upgrade_async(settings.database_url)
+    db = Database(settings.database_url)
+    await replace_org(db, config.org, "config")
+    sources = _workflow_sources(settings.config_dir)
+    await record_versions(db, [(wf.id, wf.version, sources.get(wf.version, "")) for wf in config.workflows])
+    catalog = Catalog(config.workflows)
+    directory = SqlDirectory(db)
+    service = TicketService(
+        SqlTicketStore(db),
+        catalog,
+        directory,
+        SystemClock(),
+        rng=lambda: secrets.randbelow(2**31),
+        sn_prefix=settings.sn_prefix,
+    )
+    log.info(
+        "runtime ready",
+        extra={"database": redact_url(settings.database_url), "workflows": len(config.workflows),
+               "users": len(config.org.users)},
+    )
+    return Runtime(settings, config, db, catalog, directory, service)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    return web.json_response(
+        {"status": "ok", "database": runtime.db.dialect, "workflows": len(runtime.catalog.all())}
+    )
+
+
+async def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Application:
+    runtime = runtime or await build_runtime(settings)
+    app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
+    app[SETTINGS] = settings
+    app[RUNTIME] = runtime
+    app.router.add_get("/healthz", healthz)
+
+    async def close(_: web.Application) -> None:
+        await runtime.db.dispose()
+
+    app.on_cleanup.append(close)
+    return app

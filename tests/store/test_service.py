@@ -1,0 +1,113 @@
+"""The engine's service over the real store, on SQLite and PostgreSQL: races, SNs, sub-tickets."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from core import commands as c
+from core.catalog import Catalog
+from core.service import AlreadyHandled, Done, TicketService
+from core.ticket import ActState
+from core.workflow import Participant, ParticipantType
+from store.db import Database
+from store.directory import SqlDirectory, replace_org
+from store.queries import flow_logs
+from store.tickets import SqlTicketStore
+from tests.core.builders import APPROVE, END, OPS, ORG, SUBMIT, TL, workflow
+from tests.fakes import FakeClock
+
+
+@pytest.fixture
+async def service(db: Database) -> TicketService:
+    await replace_org(db, ORG, "config")
+    wf = workflow()
+    return TicketService(SqlTicketStore(db), Catalog([wf]), SqlDirectory(db), FakeClock())
+
+
+async def new_ticket(service: TicketService, days: int = 2) -> int:
+    done = await service.create(c.Create("alice", 1, SUBMIT, {"days": days}))
+    assert isinstance(done, Done), done
+    return done.ticket.id
+
+
+async def test_create_assigns_id_and_sn_and_logs(service: TicketService, db: Database) -> None:
+    first, second = await new_ticket(service), await new_ticket(service)
+    async with SqlTicketStore(db).transaction() as tx:
+        a, b = await tx.get(first), await tx.get(second)
+    assert a is not None and b is not None
+    assert (a.sn, b.sn) == ("loonflow_202601050001", "loonflow_202601050002")
+    assert (a.state_id, a.participants, a.version) == (TL, ("bob",), 1)
+    assert len(await flow_logs(db, first)) == 1
+
+
+async def test_fifty_pairs_of_identical_approvals_give_exactly_one_transition(
+    service: TicketService, db: Database
+) -> None:
+    ids = [await new_ticket(service) for _ in range(50)]
+    results = await asyncio.gather(
+        *(service.execute(i, c.Handle("bob", APPROVE, expected_state_id=TL)) for i in ids for _ in range(2))
+    )
+    for k, ticket_id in enumerate(ids):
+        pair = results[2 * k : 2 * k + 2]
+        assert sorted(type(r).__name__ for r in pair) == ["AlreadyHandled", "Done"], pair
+        late = next(r for r in pair if isinstance(r, AlreadyHandled))
+        assert late.by == "bob"
+        assert "already handled (同意) by you" in late.message
+        logs = await flow_logs(db, ticket_id, desc=False)
+        assert [log.transition_id for log in logs] == [SUBMIT, APPROVE]
+        async with SqlTicketStore(db).transaction() as tx:
+            t = await tx.get(ticket_id)
+        assert t is not None and (t.state_id, t.version) == (OPS, 2)
+
+
+async def test_a_different_handler_learns_who_was_first(db: Database) -> None:
+    await replace_org(db, ORG, "config")
+    wf = workflow(tl=Participant(ParticipantType.PEOPLE, "bob,carol"))
+    service = TicketService(SqlTicketStore(db), Catalog([wf]), SqlDirectory(db), FakeClock())
+    ticket_id = await new_ticket(service)
+    assert isinstance(await service.execute(ticket_id, c.Handle("carol", APPROVE)), Done)
+    late = await service.execute(ticket_id, c.Handle("bob", APPROVE))
+    assert isinstance(late, AlreadyHandled)
+    assert late.message.startswith("ticket loonflow_202601050001 was already handled (同意) by carol at 2026-01-05")
+
+
+async def test_unknown_ticket_and_refusals_change_nothing(service: TicketService, db: Database) -> None:
+    missing = await service.execute(999_999, c.Handle("bob", APPROVE))
+    assert not missing and "no ticket 999999" in missing.message  # type: ignore[union-attr]
+    ticket_id = await new_ticket(service)
+    refused = await service.execute(ticket_id, c.Handle("stranger", APPROVE))
+    assert not isinstance(refused, Done | AlreadyHandled)
+    assert len(await flow_logs(db, ticket_id)) == 1
+
+
+async def test_sub_tickets_advance_the_parent_when_the_last_one_ends(service: TicketService, db: Database) -> None:
+    parent = await new_ticket(service)
+    assert isinstance(await service.execute(parent, c.Handle("bob", APPROVE)), Done)
+    assert isinstance(await service.execute(parent, c.Accept("erin")), Done)
+    kids = []
+    for _ in range(2):
+        done = await service.create(
+            c.Create("alice", 1, SUBMIT, {"days": 1}, parent_ticket_id=parent, parent_ticket_state_id=OPS)
+        )
+        assert isinstance(done, Done)
+        kids.append(done.ticket.id)
+    assert isinstance(await service.execute(kids[0], c.Close("admin")), Done)
+    async with SqlTicketStore(db).transaction() as tx:
+        still = await tx.get(parent)
+    assert still is not None and still.state_id == OPS
+    assert isinstance(await service.execute(kids[1], c.Close("admin")), Done)
+    async with SqlTicketStore(db).transaction() as tx:
+        moved = await tx.get(parent)
+    assert moved is not None and (moved.state_id, moved.act_state) == (END, ActState.FINISHED)
+    last = (await flow_logs(db, parent))[0]
+    assert last.actor == "system" and "sub-tickets" in last.suggestion
+
+
+async def test_child_of_a_parent_in_another_state_is_refused(service: TicketService) -> None:
+    parent = await new_ticket(service)
+    refused = await service.create(
+        c.Create("alice", 1, SUBMIT, {"days": 1}, parent_ticket_id=parent, parent_ticket_state_id=OPS)
+    )
+    assert not refused and "is not in state" in refused.message  # type: ignore[union-attr]
