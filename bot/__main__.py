@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Sequence
@@ -23,18 +22,27 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    serve = sub.add_parser("serve", help="run the HTTP server (migrates the database first)",
-                           description="Run the HTTP server. Applies database migrations at start-up.")
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP server (migrates the database first)",
+        description="Run the HTTP server. Applies database migrations at start-up.",
+    )
     serve.add_argument("--host", help="address to listen on (TICKETBOT_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (TICKETBOT_PORT, default 8080)")
     serve.add_argument("--config", type=Path, help="config directory (TICKETBOT_CONFIG_DIR)")
     serve.add_argument("--database-url", help="SQLAlchemy async URL (TICKETBOT_DATABASE_URL)")
-    check = sub.add_parser("check", help="validate a config directory and print a summary",
-                           description="Validate workflows, org and API apps; exit 0 when valid, 1 with "
-                                       "every error (file, path inside it, what is wrong) when not.")
+    check = sub.add_parser(
+        "check",
+        help="validate a config directory and print a summary",
+        description="Validate workflows, org and API apps; exit 0 when valid, 1 with "
+        "every error (file, path inside it, what is wrong) when not.",
+    )
     check.add_argument("--config", type=Path, help="config directory (TICKETBOT_CONFIG_DIR)")
-    migrate = sub.add_parser("migrate", help="apply database migrations",
-                             description="Apply every pending Alembic migration to the database.")
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply database migrations",
+        description="Apply every pending Alembic migration to the database.",
+    )
     migrate.add_argument("--database-url", help="SQLAlchemy async URL (TICKETBOT_DATABASE_URL)")
     return p
 
@@ -63,7 +71,9 @@ def _migrate(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     upgrade(settings.database_url)
-    print(f"database {redact_url(settings.database_url)} is at revision {current_revision(settings.database_url)}")
+    print(
+        f"database {redact_url(settings.database_url)} is at revision {current_revision(settings.database_url)}"
+    )
     return 0
 
 
@@ -114,5 +124,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    asyncio.set_event_loop_policy(None)
     sys.exit(main())

@@ -68,8 +68,11 @@ async def build_runtime(settings: Settings) -> Runtime:
     )
     log.info(
         "runtime ready",
-        extra={"database": redact_url(settings.database_url), "workflows": len(config.workflows),
-               "users": len(config.org.users)},
+        extra={
+            "database": redact_url(settings.database_url),
+            "workflows": len(config.workflows),
+            "users": len(config.org.users),
+        },
     )
     return Runtime(settings, config, db, catalog, directory, service)
 

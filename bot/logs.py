@@ -21,7 +21,9 @@ class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         base = f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} {record.levelname} {record.name}: {record.getMessage()}"
         extras = [
-            f"{k}={redact(k, v)!s}" for k, v in sorted(record.__dict__.items()) if k not in _STD and not k.startswith("_")
+            f"{k}={redact(k, v)!s}"
+            for k, v in sorted(record.__dict__.items())
+            if k not in _STD and not k.startswith("_")
         ]
         line = " ".join([base, *extras])
         if record.exc_info:
@@ -35,4 +37,5 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    for noisy in ("aiohttp.access", "alembic.runtime.plugins", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

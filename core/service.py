@@ -168,7 +168,11 @@ class TicketService:
         if pinned is None:
             log.warning(
                 "pinned workflow version not loaded; using the current one",
-                extra={"ticket_id": ticket.id, "workflow_id": ticket.workflow_id, "version": ticket.workflow_version},
+                extra={
+                    "ticket_id": ticket.id,
+                    "workflow_id": ticket.workflow_id,
+                    "version": ticket.workflow_version,
+                },
             )
             return self._catalog.get(ticket.workflow_id)
         return pinned

@@ -70,7 +70,9 @@ async def test_a_different_handler_learns_who_was_first(db: Database) -> None:
     assert isinstance(await service.execute(ticket_id, c.Handle("carol", APPROVE)), Done)
     late = await service.execute(ticket_id, c.Handle("bob", APPROVE))
     assert isinstance(late, AlreadyHandled)
-    assert late.message.startswith("ticket loonflow_202601050001 was already handled (同意) by carol at 2026-01-05")
+    assert late.message.startswith(
+        "ticket loonflow_202601050001 was already handled (同意) by carol at 2026-01-05"
+    )
 
 
 async def test_unknown_ticket_and_refusals_change_nothing(service: TicketService, db: Database) -> None:
@@ -82,7 +84,9 @@ async def test_unknown_ticket_and_refusals_change_nothing(service: TicketService
     assert len(await flow_logs(db, ticket_id)) == 1
 
 
-async def test_sub_tickets_advance_the_parent_when_the_last_one_ends(service: TicketService, db: Database) -> None:
+async def test_sub_tickets_advance_the_parent_when_the_last_one_ends(
+    service: TicketService, db: Database
+) -> None:
     parent = await new_ticket(service)
     assert isinstance(await service.execute(parent, c.Handle("bob", APPROVE)), Done)
     assert isinstance(await service.execute(parent, c.Accept("erin")), Done)

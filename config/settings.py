@@ -1,0 +1,225 @@
+"""Process settings from environment variables (prefix ``TICKETBOT_``).
+
+==========================  =================================================  ==========================
+variable                    default                                            meaning
+==========================  =================================================  ==========================
+TICKETBOT_DATABASE_URL      sqlite+aiosqlite:///<cwd>/var/ticketbot.db         SQLAlchemy async URL
+TICKETBOT_CONFIG_DIR        the shipped demo config (this package's directory)  org.yaml, apps.yaml, ...
+TICKETBOT_HOST              127.0.0.1                                          HTTP listen address
+TICKETBOT_PORT              8080                                               HTTP listen port
+TICKETBOT_LOG_LEVEL         INFO                                               DEBUG, INFO, WARNING, ...
+TICKETBOT_PUBLIC_URL        http://127.0.0.1:8080                              URL people/platforms use
+TICKETBOT_SN_PREFIX         loonflow                                           ticket SN prefix
+==========================  =================================================  ==========================
+
+`describe()` returns the same table as data (for the README and ``--help``). The default database
+is an absolute path computed from the working directory when the settings are loaded, so a later
+``chdir`` does not move the database.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from config.errors import SettingsError
+
+PREFIX = "TICKETBOT_"
+PACKAGE_DIR = Path(__file__).resolve().parent
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SN_PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}\Z")
+_URL_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    config_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "INFO"
+    public_url: str = "http://127.0.0.1:8080"
+    sn_prefix: str = "loonflow"
+
+    def __repr__(self) -> str:  # the database URL may carry a password
+        return (
+            f"Settings(database_url={redact_url(self.database_url)!r}, config_dir={str(self.config_dir)!r}, "
+            f"host={self.host!r}, port={self.port}, log_level={self.log_level!r}, "
+            f"public_url={self.public_url!r}, sn_prefix={self.sn_prefix!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SettingDoc:
+    name: str
+    default: str
+    meaning: str
+
+
+def default_database_url(cwd: Path | None = None) -> str:
+    path = ((cwd or Path.cwd()) / "var" / "ticketbot.db").resolve()
+    return f"sqlite+aiosqlite:///{path.as_posix()}"
+
+
+def describe() -> tuple[SettingDoc, ...]:
+    """The documented environment variables: name, default, meaning."""
+    return (
+        SettingDoc(
+            f"{PREFIX}DATABASE_URL",
+            "sqlite+aiosqlite:///<cwd>/var/ticketbot.db",
+            "SQLAlchemy async database URL; SQLite (aiosqlite) embedded, or postgresql+asyncpg://... "
+            "to run several worker processes",
+        ),
+        SettingDoc(
+            f"{PREFIX}CONFIG_DIR",
+            "<the config package> (the shipped demo config)",
+            "directory holding org.yaml, apps.yaml and workflows/*.yaml",
+        ),
+        SettingDoc(f"{PREFIX}HOST", "127.0.0.1", "address the HTTP server listens on"),
+        SettingDoc(f"{PREFIX}PORT", "8080", "port the HTTP server listens on (1-65535)"),
+        SettingDoc(f"{PREFIX}LOG_LEVEL", "INFO", f"log level: {', '.join(LOG_LEVELS)}"),
+        SettingDoc(
+            f"{PREFIX}PUBLIC_URL",
+            "http://127.0.0.1:8080",
+            "base URL under which chat platforms and people reach this service (callbacks, card links)",
+        ),
+        SettingDoc(
+            f"{PREFIX}SN_PREFIX",
+            "loonflow",
+            "default ticket serial-number prefix ({prefix}_{YYYYMMDD}{NNNN}); an API app may set its own",
+        ),
+        SettingDoc(
+            f"{PREFIX}APP_<NAME>_TOKEN",
+            "(the token in apps.yaml)",
+            "overrides the token of API app <NAME> (upper-cased, non-alphanumerics as _)",
+        ),
+    )
+
+
+def format_help() -> str:
+    """`describe()` as an aligned text table."""
+    docs = describe()
+    width = max(len(d.name) for d in docs)
+    lines = []
+    for d in docs:
+        lines.append(f"  {d.name.ljust(width)}  {d.meaning}")
+        lines.append(f"  {' ' * width}  default: {d.default}")
+    return "\n".join(lines)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+_NAMES = tuple(f.name for f in fields(Settings))
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from `env` (default: os.environ); keyword overrides (field names) win over the environment.
+
+    Raises SettingsError listing every bad value.
+    """
+    source = os.environ if env is None else env
+    errors: list[str] = []
+    unknown = sorted(set(overrides) - set(_NAMES))
+    for name in unknown:
+        errors.append(f"unknown setting '{name}' (known: {', '.join(_NAMES)})")
+
+    def value(name: str) -> tuple[str, Any] | None:
+        """(where it came from, raw value) or None when not given."""
+        if name in overrides and overrides[name] is not None:
+            return (f"{name} (override)", overrides[name])
+        var = PREFIX + name.upper()
+        raw = source.get(var)
+        if raw is None or raw.strip() == "":
+            return None
+        return (var, raw.strip())
+
+    def text(name: str, default: str) -> str:
+        got = value(name)
+        if got is None:
+            return default
+        where, raw = got
+        if not isinstance(raw, str):
+            errors.append(f"{where}: expected a string, got {type(raw).__name__}")
+            return default
+        return raw.strip()
+
+    database_url = text("database_url", "") or default_database_url()
+    if not _URL_SCHEME_RE.match(database_url):
+        errors.append(
+            f"{PREFIX}DATABASE_URL: '{redact_url(database_url)}' is not a database URL "
+            "(expected e.g. sqlite+aiosqlite:///var/ticketbot.db or postgresql+asyncpg://user:pw@host/db)"
+        )
+
+    config_dir = PACKAGE_DIR
+    got_dir = value("config_dir")
+    if got_dir is not None:
+        where, raw = got_dir
+        if not isinstance(raw, str | os.PathLike):
+            errors.append(f"{where}: expected a path, got {type(raw).__name__}")
+        else:
+            config_dir = Path(raw).expanduser().resolve()
+            if not config_dir.is_dir():
+                errors.append(f"{where}: '{config_dir}' is not a directory")
+
+    host = text("host", "127.0.0.1")
+    if not host or any(c.isspace() for c in host):
+        errors.append(f"{PREFIX}HOST: '{host}' is not a host name or address")
+
+    port = 8080
+    got_port = value("port")
+    if got_port is not None:
+        where, raw = got_port
+        parsed: int | None = None
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            parsed = raw
+        elif isinstance(raw, str) and raw.isdigit():
+            parsed = int(raw)
+        if parsed is None or not 1 <= parsed <= 65535:
+            errors.append(f"{where}: '{raw}' is not a valid port (expected an integer from 1 to 65535)")
+        else:
+            port = parsed
+
+    log_level = text("log_level", "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        errors.append(f"{PREFIX}LOG_LEVEL: '{log_level}' is not a log level (one of {', '.join(LOG_LEVELS)})")
+
+    public_url = text("public_url", "http://127.0.0.1:8080").rstrip("/")
+    parts = urlsplit(public_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        errors.append(
+            f"{PREFIX}PUBLIC_URL: '{public_url}' is not an http(s) URL (e.g. https://bot.example.com)"
+        )
+
+    sn_prefix = text("sn_prefix", "loonflow")
+    if not SN_PREFIX_RE.match(sn_prefix):
+        errors.append(
+            f"{PREFIX}SN_PREFIX: '{sn_prefix}' is not a valid prefix "
+            "(a letter, then up to 31 letters, digits, '_' or '-')"
+        )
+
+    if errors:
+        raise SettingsError(errors)
+    return Settings(
+        database_url=database_url,
+        config_dir=config_dir,
+        host=host,
+        port=port,
+        log_level=log_level,
+        public_url=public_url,
+        sn_prefix=sn_prefix,
+    )

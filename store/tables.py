@@ -1,0 +1,276 @@
+"""Table models (SQLModel, table=True). The schema itself is created by the Alembic migrations in
+store/migrations; these models are its single Python description (queries use their ``__table__``).
+
+Conventions:
+- datetimes are timezone-aware UTC in and out (``UTCDateTime``): TIMESTAMPTZ on PostgreSQL, naive
+  UTC text (``YYYY-MM-DD HH:MM:SS.ffffff``, so text order is time order) on SQLite;
+- JSON columns are JSON on SQLite and JSONB on PostgreSQL;
+- surrogate ids are BIGINT on PostgreSQL and ``INTEGER PRIMARY KEY AUTOINCREMENT`` (a rowid alias,
+  never reused) on SQLite;
+- ``0`` / ``""`` rather than NULL where core uses them as "none" (parent ticket, accepted_by...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, ForeignKey, Index, Integer, MetaData, Table, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import registry
+from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlmodel import Field, SQLModel
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime. Naive datetimes are refused (core only uses aware UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} (the store needs timezone-aware UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType: TypeEngine[Any] = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+IdType: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class StoreModel(SQLModel, registry=registry(metadata=metadata)):
+    """Base of the store's tables: their own MetaData (with a naming convention), not SQLModel's."""
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------------------------- tickets
+
+
+class TicketRow(StoreModel, table=True):
+    __tablename__ = "ticket"
+    __table_args__ = (
+        Index("ix_ticket_workflow_id_created_at", "workflow_id", "created_at"),
+        Index("ix_ticket_state_id", "state_id"),
+        Index("ix_ticket_creator_created_at", "creator", "created_at"),
+        Index("ix_ticket_parent", "parent_ticket_id", "parent_ticket_state_id"),
+        Index("ix_ticket_act_state_created_at", "act_state", "created_at"),
+        Index("ix_ticket_created_at", "created_at"),
+        # LIKE 'prefix%' on PostgreSQL only uses a pattern_ops btree under a non-C collation.
+        Index("ix_ticket_sn_pattern", "sn", postgresql_ops={"sn": "varchar_pattern_ops"}).ddl_if(
+            dialect="postgresql"
+        ),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=IdType)
+    sn: str = Field(unique=True)
+    title: str = Field(sa_type=Text)
+    workflow_id: int
+    workflow_version: str
+    state_id: int
+    act_state: int
+    creator: str
+    participant_type: int
+    participants: list[str] = Field(default_factory=list, sa_type=JSONType)
+    accepted_by: str = ""
+    in_add_node: bool = False
+    add_node_man: str = ""
+    add_node_target: str = ""
+    votes: dict[str, int] = Field(default_factory=dict, sa_type=JSONType)
+    relation: list[str] = Field(default_factory=list, sa_type=JSONType)
+    cc: list[str] = Field(default_factory=list, sa_type=JSONType)
+    fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    parent_ticket_id: int = Field(default=0, sa_type=IdType)
+    parent_ticket_state_id: int = 0
+    script_run_last_result: bool = True
+    state_entered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_handlers: dict[str, str] = Field(default_factory=dict, sa_type=JSONType)  # str(state id) -> user
+    is_deleted: bool = False
+    version: int = 1
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class TicketUserRow(StoreModel, table=True):
+    """Who is involved in a ticket: one row per (ticket, username) for everyone in its relation,
+    its current handlers and everyone who acted. Serves the duty / relation / worked lists."""
+
+    __tablename__ = "ticket_user"
+    __table_args__ = (
+        Index("ix_ticket_user_username_is_current_ticket_id", "username", "is_current", "ticket_id"),
+        Index("ix_ticket_user_username_worked_ticket_id", "username", "worked", "ticket_id"),
+    )
+
+    ticket_id: int = Field(sa_type=IdType, sa_column_args=[ForeignKey("ticket.id")], primary_key=True)
+    username: str = Field(primary_key=True)
+    is_current: bool = False  # may act on the ticket now (duty)
+    worked: bool = False  # has acted on it (any non-system flow log)
+
+
+class FlowLogRow(StoreModel, table=True):
+    __tablename__ = "flow_log"
+    __table_args__ = (
+        Index("ix_flow_log_ticket_id_id", "ticket_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=IdType)
+    ticket_id: int = Field(sa_type=IdType, sa_column_args=[ForeignKey("ticket.id")])
+    state_id: int
+    actor: str
+    actor_type: int
+    intervene_type: int
+    transition_id: int = 0
+    transition_name: str = ""
+    attribute: int = 0
+    suggestion: str = Field(default="", sa_type=Text)
+    fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SnCounterRow(StoreModel, table=True):
+    __tablename__ = "sn_counter"
+
+    prefix: str = Field(primary_key=True)
+    day: str = Field(primary_key=True)  # YYYYMMDD (UTC)
+    value: int = 0
+
+
+# --------------------------------------------------------------------------------------------- inbox/outbox
+
+
+class OutboxRow(StoreModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=IdType)
+    ticket_id: int | None = Field(default=None, sa_type=IdType)
+    event: str
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = "pending"  # pending | sent | dead
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    last_error: str = Field(default="", sa_type=Text)
+    dedupe_key: str | None = Field(default=None, unique=True)
+
+
+class InboxRow(StoreModel, table=True):
+    __tablename__ = "inbox"
+    __table_args__ = (
+        Index("uq_inbox_platform_dedupe_key", "platform", "dedupe_key", unique=True),
+        Index("ix_inbox_status_received_at", "status", "received_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=IdType)
+    platform: str
+    dedupe_key: str
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    payload: str = Field(sa_type=Text)
+    status: str = "pending"  # pending | done | dead
+    attempts: int = 0
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# --------------------------------------------------------------------------------------------- workflows
+
+
+class WorkflowVersionRow(StoreModel, table=True):
+    __tablename__ = "workflow_version"
+
+    workflow_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    version: str = Field(primary_key=True)
+    source: str = Field(sa_type=Text)
+    loaded_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# --------------------------------------------------------------------------------------------- directory
+
+
+class OrgUserRow(StoreModel, table=True):
+    __tablename__ = "org_user"
+
+    username: str = Field(primary_key=True)
+    alias: str = ""
+    email: str = ""
+    phone: str = ""
+    dept_ids: list[int] = Field(default_factory=list, sa_type=JSONType)
+    type: int = 0
+    is_active: bool = True
+    wecom_userid: str = ""
+    dingtalk_staff_id: str = ""
+    avatar: str = Field(default="", sa_type=Text)
+    source: str = "config"  # config | wecom | dingtalk
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class OrgDepartmentRow(StoreModel, table=True):
+    __tablename__ = "org_department"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    name: str
+    parent_id: int = 0
+    leader: str = ""
+    approvers: list[str] = Field(default_factory=list, sa_type=JSONType)
+    source: str = "config"
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class OrgRoleRow(StoreModel, table=True):
+    __tablename__ = "org_role"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    name: str
+    members: list[str] = Field(default_factory=list, sa_type=JSONType)
+    source: str = "config"
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+POSTGRESQL_ONLY_INDEXES = frozenset({"ix_ticket_sn_pattern"})
+
+
+def include_object_for(dialect_name: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
+    """Alembic autogenerate filter: PostgreSQL-only indexes don't exist (and aren't missing) elsewhere."""
+
+    def include_object(_obj: Any, name: str | None, type_: str, _reflected: bool, _compare_to: Any) -> bool:
+        return not (type_ == "index" and name in POSTGRESQL_ONLY_INDEXES and dialect_name != "postgresql")
+
+    return include_object
+
+
+ticket = table_of(TicketRow)
+ticket_user = table_of(TicketUserRow)
+flow_log = table_of(FlowLogRow)
+sn_counter = table_of(SnCounterRow)
+outbox = table_of(OutboxRow)
+inbox = table_of(InboxRow)
+workflow_version = table_of(WorkflowVersionRow)
+org_user = table_of(OrgUserRow)
+org_department = table_of(OrgDepartmentRow)
+org_role = table_of(OrgRoleRow)

@@ -1,0 +1,215 @@
+"""The ticket repository: core.ports.TicketStore / TicketTx over SQL.
+
+One `transaction()` is one database transaction (on SQLite the single write connection, held
+from BEGIN IMMEDIATE; on PostgreSQL READ COMMITTED). A save writes, atomically: the ticket row
+(optimistic `version` check on update), its new flow logs, its ticket_user rows and one outbox
+row per domain event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.decision import Decision
+from core.events import event_name, event_payload
+from core.ticket import SYSTEM_USER, FlowLog, Ticket
+from store.db import Database, DialectName, upsert
+from store.errors import StoreError
+from store.rows import log_from_row, log_values, ticket_from_row, ticket_values
+from store.tables import flow_log, outbox, sn_counter, ticket, ticket_user
+
+if TYPE_CHECKING:
+    from core.ports import TicketStore, TicketTx
+
+SN_MIN_DIGITS = 4
+
+
+def format_sn(prefix: str, day: str, value: int) -> str:
+    """``{prefix}_{YYYYMMDD}{NNNN}``: the counter is zero-padded to 4 digits and grows beyond 9999."""
+    return f"{prefix}_{day}{value:0{SN_MIN_DIGITS}d}"
+
+
+class SqlTicketTx:
+    """TicketTx over one open connection (inside a transaction)."""
+
+    def __init__(self, conn: AsyncConnection, dialect: DialectName) -> None:
+        self._conn = conn
+        self._dialect = dialect
+
+    @property
+    def connection(self) -> AsyncConnection:
+        return self._conn
+
+    # ----------------------------------------------------------------------------------- reads
+
+    async def get(self, ticket_id: int) -> Ticket | None:
+        """The ticket, deleted or not (``is_deleted`` is on the snapshot); None if unknown."""
+        result = await self._conn.execute(select(ticket).where(ticket.c.id == ticket_id))
+        row = result.mappings().first()
+        return None if row is None else ticket_from_row(row)
+
+    async def children(self, parent_ticket_id: int, parent_state_id: int) -> Sequence[Ticket]:
+        """Sub-tickets created from a parent's state, oldest first (deleted ones included)."""
+        result = await self._conn.execute(
+            select(ticket)
+            .where(
+                ticket.c.parent_ticket_id == parent_ticket_id,
+                ticket.c.parent_ticket_state_id == parent_state_id,
+            )
+            .order_by(ticket.c.id)
+        )
+        return [ticket_from_row(r) for r in result.mappings()]
+
+    async def last_log(self, ticket_id: int) -> FlowLog | None:
+        result = await self._conn.execute(
+            select(flow_log).where(flow_log.c.ticket_id == ticket_id).order_by(flow_log.c.id.desc()).limit(1)
+        )
+        row = result.mappings().first()
+        return None if row is None else log_from_row(row)
+
+    # ----------------------------------------------------------------------------------- writes
+
+    async def insert(self, decision: Decision, sn_prefix: str) -> Ticket:
+        t = decision.ticket
+        if t.id != 0:
+            raise StoreError(f"insert needs a new ticket (id 0), got id {t.id}")
+        if not sn_prefix:
+            raise StoreError("the SN prefix must not be empty")
+        sn = await self._next_sn(sn_prefix, t.created_at)
+        values = ticket_values(t)
+        result = await self._conn.execute(
+            insert(ticket).values(**values, sn=sn, version=1).returning(ticket.c.id)
+        )
+        ticket_id = int(result.scalar_one())
+        stored = dataclasses.replace(t, id=ticket_id, sn=sn, version=1)
+        await self._append(stored, decision, existing_users={})
+        return stored
+
+    async def update(self, decision: Decision, expected_version: int) -> bool:
+        t = decision.ticket
+        if t.id <= 0:
+            raise StoreError(f"update needs a stored ticket id, got {t.id}")
+        values = ticket_values(t)
+        del values["created_at"]  # set once, by insert
+        result = await self._conn.execute(
+            update(ticket)
+            .where(ticket.c.id == t.id, ticket.c.version == expected_version)
+            .values(**values, version=ticket.c.version + 1)
+        )
+        if result.rowcount != 1:
+            return False
+        await self._append(t, decision, existing_users=await self._users_of(t.id))
+        return True
+
+    # ----------------------------------------------------------------------------------- helpers
+
+    async def _next_sn(self, prefix: str, created_at: datetime) -> str:
+        day = created_at.astimezone(UTC).strftime("%Y%m%d")
+        stmt = (
+            upsert(self._dialect, sn_counter)
+            .values(prefix=prefix, day=day, value=1)
+            .on_conflict_do_update(
+                index_elements=[sn_counter.c.prefix, sn_counter.c.day],
+                set_={"value": sn_counter.c.value + 1},
+            )
+            .returning(sn_counter.c.value)
+        )
+        value = (await self._conn.execute(stmt)).scalar_one()
+        return format_sn(prefix, day, int(value))
+
+    async def _users_of(self, ticket_id: int) -> dict[str, tuple[bool, bool]]:
+        result = await self._conn.execute(
+            select(ticket_user.c.username, ticket_user.c.is_current, ticket_user.c.worked).where(
+                ticket_user.c.ticket_id == ticket_id
+            )
+        )
+        return {r.username: (bool(r.is_current), bool(r.worked)) for r in result}
+
+    async def _append(
+        self, t: Ticket, decision: Decision, existing_users: dict[str, tuple[bool, bool]]
+    ) -> None:
+        logs = [_log_row(log, t.id) for log in decision.logs]
+        if logs:
+            await self._conn.execute(insert(flow_log), logs)
+        await self._refresh_users(t, decision.logs, existing_users)
+        events = [
+            {
+                "ticket_id": t.id,
+                "event": event_name(e),
+                "payload": event_payload(e),
+                "created_at": t.updated_at,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": t.updated_at,
+                "last_error": "",
+                "dedupe_key": None,
+            }
+            for e in decision.events
+        ]
+        if events:
+            await self._conn.execute(insert(outbox), events)
+
+    async def _refresh_users(
+        self, t: Ticket, logs: Iterable[FlowLog], existing: dict[str, tuple[bool, bool]]
+    ) -> None:
+        rows = user_rows(t, logs, existing)
+        if not rows:
+            return
+        stmt = upsert(self._dialect, ticket_user)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[ticket_user.c.ticket_id, ticket_user.c.username],
+            set_={"is_current": stmt.excluded.is_current, "worked": stmt.excluded.worked},
+        )
+        await self._conn.execute(stmt, rows)
+
+
+def _log_row(log: FlowLog, ticket_id: int) -> dict[str, Any]:
+    if log.ticket_id not in (0, ticket_id):
+        raise StoreError(f"a flow log for ticket {log.ticket_id} in a decision about ticket {ticket_id}")
+    return log_values(log, ticket_id)
+
+
+def user_rows(
+    t: Ticket, logs: Iterable[FlowLog], existing: dict[str, tuple[bool, bool]]
+) -> list[dict[str, Any]]:
+    """The ticket_user rows that change: one per person involved (creator, relation, current
+    handlers, anyone who acted, anyone already listed). `is_current` = may act now (the ticket's
+    `handlers`: add-node target while consulting, participants who have not voted, nobody once
+    ended); `worked` = ever appeared as a non-system actor in the flow log (sticky)."""
+    handlers = set(t.handlers)
+    actors = {log.actor for log in logs if log.actor and log.actor != SYSTEM_USER}
+    names = {t.creator, *t.relation, *handlers, *actors, *existing}
+    names.discard("")
+    names.discard(SYSTEM_USER)
+    rows: list[dict[str, Any]] = []
+    for name in sorted(names):
+        before = existing.get(name)
+        now = (name in handlers, name in actors or (before is not None and before[1]))
+        if before != now:
+            rows.append({"ticket_id": t.id, "username": name, "is_current": now[0], "worked": now[1]})
+    return rows
+
+
+class SqlTicketStore:
+    """core.ports.TicketStore over a Database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlTicketTx]:
+        async with self._db.write() as conn:
+            yield SqlTicketTx(conn, self._db.dialect)
+
+
+if TYPE_CHECKING:
+
+    def _conforms(store: SqlTicketStore, tx: SqlTicketTx) -> tuple[TicketStore, TicketTx]:
+        return store, tx

@@ -1,0 +1,58 @@
+"""The composed app on both databases: start-up migrates, publishes the org, answers /healthz."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient
+
+from bot.app import RUNTIME, create_app
+from config.settings import load_settings
+from core import commands as c
+from core.service import Done
+from store.queries import list_tickets
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+
+async def test_healthz_and_a_ticket_through_the_shipped_leave_workflow(
+    aiohttp_client: object, database_url: str
+) -> None:
+    settings = load_settings(env={}, database_url=database_url, config_dir=CONFIG)
+    app = await create_app(settings)
+    client: TestClient = await aiohttp_client(app)  # type: ignore[operator]
+    resp = await client.get("/healthz")
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["status"] == "ok" and body["workflows"] == 3
+
+    runtime = app[RUNTIME]
+    leave = runtime.catalog.get(1)
+    assert leave is not None
+    start = leave.start_state()
+    submit = next(t for t in leave.transitions_from(start.id) if t.destination_state_id != start.id)
+    creator = next(u for u in runtime.config.org.users.values() if u.dept_ids and u.type == 0)
+    required = {k for k, a in start.fields.items() if a == 2}
+    sample = {
+        "leave_type": "annual",
+        "start_date": "2026-01-05",
+        "end_date": "2026-01-06",
+        "days": 2,
+        "reason": "家里有事",
+    }
+    fields = {k: v for k, v in sample.items() if k in required or leave.field_def(k) is not None}
+    done = await runtime.service.create(c.Create(creator.username, 1, submit.id, fields))
+    assert isinstance(done, Done), done
+    assert done.ticket.sn.startswith(f"{settings.sn_prefix}_")
+    assert done.ticket.handlers, "the leave request must wait for someone"
+    handler = done.ticket.handlers[0]
+    rows, total = await list_tickets(runtime.db, username=handler, category="duty")
+    assert total == 1 and rows[0].id == done.ticket.id
+
+
+async def test_unknown_route_is_a_json_404(aiohttp_client: object, tmp_path: Path) -> None:
+    settings = load_settings(env={}, database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db", config_dir=CONFIG)
+    client: TestClient = await aiohttp_client(await create_app(settings))  # type: ignore[operator]
+    resp = await client.get("/no/such/route")
+    assert resp.status == 404
+    assert (await resp.json())["status"] == 404
