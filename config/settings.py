@@ -1,20 +1,15 @@
 """Process settings from environment variables (prefix ``TICKETBOT_``).
 
-==========================  =================================================  ==========================
-variable                    default                                            meaning
-==========================  =================================================  ==========================
-TICKETBOT_DATABASE_URL      sqlite+aiosqlite:///<cwd>/var/ticketbot.db         SQLAlchemy async URL
-TICKETBOT_CONFIG_DIR        the shipped demo config (this package's directory)  org.yaml, apps.yaml, ...
-TICKETBOT_HOST              127.0.0.1                                          HTTP listen address
-TICKETBOT_PORT              8080                                               HTTP listen port
-TICKETBOT_LOG_LEVEL         INFO                                               DEBUG, INFO, WARNING, ...
-TICKETBOT_PUBLIC_URL        http://127.0.0.1:8080                              URL people/platforms use
-TICKETBOT_SN_PREFIX         loonflow                                           ticket SN prefix
-==========================  =================================================  ==========================
+- ``TICKETBOT_DATABASE_URL``: SQLAlchemy async URL; default ``sqlite+aiosqlite:///<cwd>/var/ticketbot.db``
+- ``TICKETBOT_CONFIG_DIR``: org.yaml, apps.yaml, workflows/; default: this package (the demo config)
+- ``TICKETBOT_HOST`` / ``TICKETBOT_PORT``: where the HTTP server listens; default 127.0.0.1:8080
+- ``TICKETBOT_LOG_LEVEL``: DEBUG, INFO (default), WARNING, ERROR, CRITICAL
+- ``TICKETBOT_PUBLIC_URL``: the URL platforms and people reach us under; default http://127.0.0.1:8080
+- ``TICKETBOT_SN_PREFIX``: default ticket SN prefix; default ``loonflow``
 
-`describe()` returns the same table as data (for the README and ``--help``). The default database
-is an absolute path computed from the working directory when the settings are loaded, so a later
-``chdir`` does not move the database.
+`describe()` returns the same list as data (name, default, meaning) for the README and ``--help``.
+The default database is an absolute path computed from the working directory when the settings
+are loaded, so a later ``chdir`` does not move the database. Empty variables count as unset.
 """
 
 from __future__ import annotations
@@ -45,12 +40,14 @@ class Settings:
     log_level: str = "INFO"
     public_url: str = "http://127.0.0.1:8080"
     sn_prefix: str = "loonflow"
+    api_strict_status: bool = False
 
     def __repr__(self) -> str:  # the database URL may carry a password
         return (
             f"Settings(database_url={redact_url(self.database_url)!r}, config_dir={str(self.config_dir)!r}, "
             f"host={self.host!r}, port={self.port}, log_level={self.log_level!r}, "
-            f"public_url={self.public_url!r}, sn_prefix={self.sn_prefix!r})"
+            f"public_url={self.public_url!r}, sn_prefix={self.sn_prefix!r}, "
+            f"api_strict_status={self.api_strict_status})"
         )
 
 
@@ -92,6 +89,11 @@ def describe() -> tuple[SettingDoc, ...]:
             f"{PREFIX}SN_PREFIX",
             "loonflow",
             "default ticket serial-number prefix ({prefix}_{YYYYMMDD}{NNNN}); an API app may set its own",
+        ),
+        SettingDoc(
+            f"{PREFIX}API_STRICT_STATUS",
+            "0",
+            "1: API failures carry 4xx HTTP statuses; 0: always HTTP 200 with code -1, as loonflow does",
         ),
         SettingDoc(
             f"{PREFIX}APP_<NAME>_TOKEN",
@@ -212,9 +214,20 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             "(a letter, then up to 31 letters, digits, '_' or '-')"
         )
 
+    api_strict_status = False
+    got_strict = value("api_strict_status")
+    if got_strict is not None:
+        where, raw = got_strict
+        flag = str(raw).strip().lower() if not isinstance(raw, bool) else ("1" if raw else "0")
+        if flag in ("1", "true", "yes", "on"):
+            api_strict_status = True
+        elif flag not in ("0", "false", "no", "off"):
+            errors.append(f"{where}: '{raw}' is not a boolean (use 1 or 0)")
+
     if errors:
         raise SettingsError(errors)
     return Settings(
+        api_strict_status=api_strict_status,
         database_url=database_url,
         config_dir=config_dir,
         host=host,

@@ -357,6 +357,8 @@ class _Reader:
             node = Node.of(self.problems, join(key, i), item, keys, required)
             if node is not None:
                 out.append((i, node))
+            elif key in ("states", "transitions"):
+                self.graph_incomplete = True
         return out
 
     # fields ---------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ No await, no clock, no id generation, no I/O: everything comes in through the ar
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -278,7 +279,7 @@ def _create(wf: Workflow, cmd: Create, ctx: Context) -> Outcome:
         )
     if bool(cmd.parent_ticket_id) != bool(cmd.parent_ticket_state_id):
         return Rejected(Reason.INVALID, "parent_ticket_id and parent_ticket_state_id go together")
-    defaults = {f.key: f.default for f in wf.fields if f.default is not None}
+    defaults = {f.key: copy.deepcopy(f.default) for f in wf.fields if f.default is not None}
     draft = Ticket(
         id=0,
         sn="",

@@ -91,10 +91,13 @@ class Org:
         if u is None or not u.dept_ids:
             return ""
         dept = self.departments.get(u.dept_ids[0])
-        while dept is not None:
-            for candidate in (*dept.approvers, dept.leader):
-                if candidate and candidate != username and self.active(candidate):
-                    return candidate
+        seen: set[int] = set()
+        while dept is not None and dept.id not in seen:
+            seen.add(dept.id)
+            if dept.leader != username:  # a leader is not approved by their own department
+                for candidate in (*dept.approvers, dept.leader):
+                    if candidate and candidate != username and self.active(candidate):
+                        return candidate
             dept = self.departments.get(dept.parent_id) if dept.parent_id else None
         return ""
 

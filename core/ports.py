@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
@@ -56,3 +56,37 @@ class ExternalLookup(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class TicketQueries(Protocol):
+    """The read side the HTTP dialects need: lists, one ticket, its flow log. No locking."""
+
+    async def list_tickets(
+        self,
+        *,
+        username: str,
+        category: str = "all",
+        sn_prefix: str | None = None,
+        title: str | None = None,
+        create_start: datetime | None = None,
+        create_end: datetime | None = None,
+        workflow_ids: Collection[int] | None = None,
+        state_ids: Collection[int] | None = None,
+        ticket_ids: Collection[int] | None = None,
+        act_state: int | None = None,
+        parent_ticket_id: int | None = None,
+        parent_ticket_state_id: int | None = None,
+        reverse: bool = True,
+        page: int = 1,
+        per_page: int = 10,
+    ) -> tuple[list[Ticket], int]: ...
+
+    async def get_ticket(self, ticket_id: int) -> Ticket | None: ...
+
+    async def flow_logs(self, ticket_id: int, desc: bool = True) -> list[FlowLog]: ...
+
+
+class NonceStore(Protocol):
+    """Remembers API request nonces for the replay window; `add` is False for a nonce seen before."""
+
+    async def add(self, app: str, nonce: str, expires_at: datetime) -> bool: ...

@@ -130,7 +130,7 @@ class CustomField:
 @dataclass(frozen=True, slots=True)
 class Hook:
     url: str
-    token: str
+    token: str = field(repr=False)
     wait: bool = False
     extra_info: str = ""
 

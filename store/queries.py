@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from sqlalchemy import ColumnElement, and_, false, func, select, true
 
@@ -135,3 +135,19 @@ async def flow_logs(db: Database, ticket_id: int, desc: bool = True) -> list[Flo
     async with db.read() as conn:
         result = await conn.execute(select(flow_log).where(flow_log.c.ticket_id == ticket_id).order_by(order))
         return [log_from_row(r) for r in result.mappings()]
+
+
+class SqlTicketQueries:
+    """core.ports.TicketQueries over this module's functions."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def list_tickets(self, **kw: Any) -> tuple[list[Ticket], int]:
+        return await list_tickets(self._db, **kw)
+
+    async def get_ticket(self, ticket_id: int) -> Ticket | None:
+        return await get_ticket(self._db, ticket_id)
+
+    async def flow_logs(self, ticket_id: int, desc: bool = True) -> list[FlowLog]:
+        return await flow_logs(self._db, ticket_id, desc)

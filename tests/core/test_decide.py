@@ -566,3 +566,25 @@ def test_every_offered_transition_is_accepted_by_decide(viewer: str) -> None:
 def test_stranger_sees_nothing() -> None:
     wf = workflow()
     assert allowed_actions(create(wf), wf, ORG, "stranger") == ()
+
+
+def test_a_department_leader_is_approved_by_the_parent_not_their_own_approver() -> None:
+    from core.org import Department, Org, User
+
+    org = Org.build(
+        users=[User("lead"), User("deputy"), User("boss"), User("dev")],
+        departments=[Department(1, "HQ", leader="boss"), Department(2, "Tech", parent_id=1, leader="lead",
+                                                                   approvers=("deputy",))],
+    )
+    org = Org.build(
+        users=[replace(u, dept_ids=(2,)) if u.username != "boss" else replace(u, dept_ids=(1,))
+               for u in org.users.values()],
+        departments=org.departments.values(),
+    )
+    assert org.leader_of("lead") == "boss"
+    assert org.leader_of("dev") == "deputy"
+    assert org.leader_of("boss") == ""
+
+
+def test_hook_token_never_shows_in_repr() -> None:
+    assert "t0k" not in repr(hook_workflow())

@@ -1,0 +1,55 @@
+"""What the HTTP dialects are given by the composition root (bot.app)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from config.apps import ApiApp
+from core.ports import Clock, Directory, NonceStore, TicketQueries, WorkflowCatalog
+from core.service import TicketService
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    service: TicketService
+    queries: TicketQueries
+    catalog: WorkflowCatalog
+    directory: Directory
+    apps: Mapping[str, ApiApp]
+    clock: Clock
+    nonces: NonceStore
+    strict_status: bool = False  # answer 4xx statuses instead of loonflow's always-200
+    auth_window_seconds: int = 120
+    max_body_bytes: int = 1024 * 1024
+
+
+API_CONTEXT = web.AppKey("api_context", ApiContext)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: the authenticated API app and the acting user (the `username` header)."""
+
+    app: ApiApp
+    username: str
+
+    def may_use(self, workflow_id: int) -> bool:
+        ids = self.app.workflow_ids
+        return ids is None or workflow_id in ids
+
+
+CALLER = "ticketbot.caller"  # request key set by the auth middleware
+
+
+def caller(request: web.Request) -> Caller:
+    found = request.get(CALLER)
+    if not isinstance(found, Caller):  # the auth middleware guards every API route
+        raise web.HTTPUnauthorized(reason="not authenticated")
+    return found
+
+
+def context(request: web.Request) -> ApiContext:
+    return request.config_dict[API_CONTEXT]

@@ -1,0 +1,135 @@
+"""Settings from TICKETBOT_* environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from config.errors import ConfigError, SettingsError
+from config.settings import PACKAGE_DIR, Settings, describe, format_help, load_settings, redact_url
+
+
+def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = load_settings({})
+    assert s.database_url == f"sqlite+aiosqlite:///{(tmp_path / 'var' / 'ticketbot.db').resolve().as_posix()}"
+    assert s.database_url.startswith("sqlite+aiosqlite:////")  # an absolute path
+    assert s.config_dir == PACKAGE_DIR
+    assert (s.config_dir / "org.yaml").exists()
+    assert (s.host, s.port, s.log_level) == ("127.0.0.1", 8080, "INFO")
+    assert s.public_url == "http://127.0.0.1:8080"
+    assert s.sn_prefix == "loonflow"
+
+
+def test_from_env(tmp_path: Path) -> None:
+    env = {
+        "TICKETBOT_DATABASE_URL": "postgresql+asyncpg://bot:pw@db/ticketbot",
+        "TICKETBOT_CONFIG_DIR": str(tmp_path),
+        "TICKETBOT_HOST": "10.0.0.5",
+        "TICKETBOT_PORT": "9000",
+        "TICKETBOT_LOG_LEVEL": "debug",
+        "TICKETBOT_PUBLIC_URL": "https://bot.example.com/",
+        "TICKETBOT_SN_PREFIX": "itsm",
+        "UNRELATED": "x",
+    }
+    s = load_settings(env)
+    assert s == Settings(
+        database_url="postgresql+asyncpg://bot:pw@db/ticketbot",
+        config_dir=tmp_path.resolve(),
+        host="10.0.0.5",
+        port=9000,
+        log_level="DEBUG",
+        public_url="https://bot.example.com",
+        sn_prefix="itsm",
+    )
+    assert "pw" not in repr(s)
+
+
+def test_overrides_win(tmp_path: Path) -> None:
+    s = load_settings({"TICKETBOT_PORT": "9000"}, port=9100, config_dir=tmp_path)
+    assert s.port == 9100 and s.config_dir == tmp_path.resolve()
+
+
+def test_empty_values_mean_default() -> None:
+    assert load_settings({"TICKETBOT_PORT": "", "TICKETBOT_HOST": "  "}).port == 8080
+
+
+def test_frozen() -> None:
+    s = load_settings({})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"TICKETBOT_PORT": "http"},
+            "TICKETBOT_PORT: 'http' is not a valid port (expected an integer from 1 to 65535)",
+        ),
+        (
+            {"TICKETBOT_PORT": "70000"},
+            "TICKETBOT_PORT: '70000' is not a valid port (expected an integer from 1 to 65535)",
+        ),
+        (
+            {"TICKETBOT_PORT": "0"},
+            "TICKETBOT_PORT: '0' is not a valid port (expected an integer from 1 to 65535)",
+        ),
+        ({"TICKETBOT_LOG_LEVEL": "loud"}, "TICKETBOT_LOG_LEVEL: 'LOUD' is not a log level"),
+        (
+            {"TICKETBOT_PUBLIC_URL": "bot.example.com"},
+            "TICKETBOT_PUBLIC_URL: 'bot.example.com' is not an http(s) URL",
+        ),
+        ({"TICKETBOT_SN_PREFIX": "my prefix"}, "TICKETBOT_SN_PREFIX: 'my prefix' is not a valid prefix"),
+        (
+            {"TICKETBOT_DATABASE_URL": "ticketbot.db"},
+            "TICKETBOT_DATABASE_URL: 'ticketbot.db' is not a database URL",
+        ),
+        (
+            {"TICKETBOT_CONFIG_DIR": "/nonexistent/ticketbot"},
+            "TICKETBOT_CONFIG_DIR: '/nonexistent/ticketbot' is not a",
+        ),
+    ],
+)
+def test_bad_values(env: dict[str, str], expected: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(env)
+    assert isinstance(info.value, ConfigError)
+    assert any(e.startswith(expected) for e in info.value.errors), info.value.errors
+
+
+def test_all_bad_values_are_reported() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"TICKETBOT_PORT": "x", "TICKETBOT_LOG_LEVEL": "y"})
+    assert len(info.value.errors) == 2
+
+
+def test_bad_override() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({}, prot=1, port=-1)
+    assert info.value.errors[0].startswith("unknown setting 'prot'")
+    assert (
+        info.value.errors[1]
+        == "port (override): '-1' is not a valid port (expected an integer from 1 to 65535)"
+    )
+
+
+def test_redact_url() -> None:
+    assert (
+        redact_url("postgresql+asyncpg://bot:hunter2@db:5432/x") == "postgresql+asyncpg://bot:***@db:5432/x"
+    )
+    assert redact_url("sqlite+aiosqlite:////tmp/x.db") == "sqlite+aiosqlite:////tmp/x.db"
+
+
+def test_describe_documents_every_setting() -> None:
+    docs = describe()
+    names = {d.name for d in docs}
+    for f in dataclasses.fields(Settings):
+        assert f"TICKETBOT_{f.name.upper()}" in names
+    assert "TICKETBOT_APP_<NAME>_TOKEN" in names
+    assert all(d.default and d.meaning for d in docs)
+    port = next(d for d in docs if d.name == "TICKETBOT_PORT")
+    assert port.default == "8080"
+    assert "TICKETBOT_DATABASE_URL" in format_help()
