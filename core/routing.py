@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from core.conditions import evaluate
-from core.decision import Context, NeedsLookup
+from core.decision import Context, Decision, NeedsLookup, Outcome
 from core.errors import Reason, Rejected
 from core.events import (
     CcNotified,
@@ -17,11 +17,12 @@ from core.events import (
     HookRequested,
     StateEntered,
     TicketEnded,
+    TicketTransitioned,
     TimerArmed,
 )
 from core.participants import distribute, fallback, must_accept, resolve, start_participant
-from core.ticket import ActState, Ticket
-from core.workflow import Participant, ParticipantType, State, StateType, Transition, Workflow
+from core.ticket import ActState, FlowLog, Ticket
+from core.workflow import Attribute, Participant, ParticipantType, State, StateType, Transition, Workflow
 
 
 def condition_values(ticket: Ticket, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -126,3 +127,27 @@ def enter_state(
     if cc:
         events.append(CcNotified(cc, state.id))
     return new, tuple(events)
+
+
+def move(
+    ticket: Ticket,
+    wf: Workflow,
+    transition: Transition,
+    ctx: Context,
+    actor: str,
+    logs: tuple[FlowLog, ...],
+    lead: tuple[Event, ...] = (),
+) -> Outcome:
+    """Take `transition` from the ticket's state: choose the destination and enter it."""
+    dest = destination(wf, transition, ticket)
+    if isinstance(dest, Rejected):
+        return dest
+    act_state = None
+    if dest.type == StateType.START:
+        act_state = ActState.REJECTED if transition.attribute == Attribute.REJECT else ActState.DRAFT
+    entered = enter_state(ticket, wf, dest, ctx, act_state=act_state, via=transition)
+    if not isinstance(entered, tuple):
+        return entered
+    new, events = entered
+    moved = TicketTransitioned(actor, ticket.state_id, dest.id, transition.id, int(transition.attribute))
+    return Decision(new, logs, (*lead, moved, *events))
