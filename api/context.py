@@ -41,14 +41,14 @@ class Caller:
         return ids is None or workflow_id in ids
 
 
-CALLER = "ticketbot.caller"  # request key set by the auth middleware
+CALLER = web.RequestKey("caller", Caller)  # set by the auth middleware
 
 
 def caller(request: web.Request) -> Caller:
-    found = request.get(CALLER)
-    if not isinstance(found, Caller):  # the auth middleware guards every API route
-        raise web.HTTPUnauthorized(reason="not authenticated")
-    return found
+    try:
+        return request[CALLER]
+    except KeyError:  # the auth middleware guards every API route
+        raise web.HTTPUnauthorized(reason="not authenticated") from None
 
 
 def context(request: web.Request) -> ApiContext:

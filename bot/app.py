@@ -5,20 +5,27 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aiohttp import web
 
+from api.context import ApiContext
+from api.loonflow import build as build_loonflow
 from bot.clock import SystemClock
 from bot.http import error_middleware
+from config.apps import ApiApp
 from config.loader import LoadedConfig, load_config
 from config.settings import Settings, redact_url
 from core.catalog import Catalog
 from core.service import TicketService
+from core.workflow import Workflow
 from store.db import Database
 from store.directory import SqlDirectory, replace_org
 from store.migrate import upgrade_async
+from store.nonces import SqlNonceStore
+from store.queries import SqlTicketQueries
 from store.tickets import SqlTicketStore
 from store.workflows import record_versions
 
@@ -77,6 +84,14 @@ async def build_runtime(settings: Settings) -> Runtime:
     return Runtime(settings, config, db, catalog, directory, service)
 
 
+def with_granted_workflows(app: ApiApp, workflows: Sequence[Workflow]) -> ApiApp:
+    """An app's workflows: those it lists plus those whose `permissions.api_apps` name it."""
+    if app.workflow_ids is None:
+        return app
+    granted = {wf.id for wf in workflows if app.allows(wf)}
+    return replace(app, workflow_ids=frozenset(app.workflow_ids | granted))
+
+
 async def healthz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     return web.json_response(
@@ -90,6 +105,17 @@ async def create_app(settings: Settings, runtime: Runtime | None = None) -> web.
     app[SETTINGS] = settings
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
+    api = ApiContext(
+        service=runtime.service,
+        queries=SqlTicketQueries(runtime.db),
+        catalog=runtime.catalog,
+        directory=runtime.directory,
+        apps={a.name: with_granted_workflows(a, runtime.config.workflows) for a in runtime.config.apps},
+        clock=SystemClock(),
+        nonces=SqlNonceStore(runtime.db),
+        strict_status=settings.api_strict_status,
+    )
+    app.add_subapp("/api/v1.0", build_loonflow(api))
 
     async def close(_: web.Application) -> None:
         await runtime.db.dispose()

@@ -263,7 +263,10 @@ def _left_behind(wf: Workflow, ticket: Ticket, cmd: Command, refused: Rejected) 
     if refused.reason != Reason.BAD_TRANSITION or not isinstance(cmd, Handle):
         return False
     t = wf.transition(cmd.transition_id)
-    return t is not None and t.source_state_id != ticket.state_id
+    # only a state the ticket has been through (someone acted there) makes it a late click
+    return (
+        t is not None and t.source_state_id != ticket.state_id and t.source_state_id in ticket.last_handlers
+    )
 
 
 def _probe(cmd: Command, wf: Workflow, now: datetime) -> Ticket:

@@ -274,3 +274,20 @@ workflow_version = table_of(WorkflowVersionRow)
 org_user = table_of(OrgUserRow)
 org_department = table_of(OrgDepartmentRow)
 org_role = table_of(OrgRoleRow)
+
+
+# --------------------------------------------------------------------------------------------- api
+
+
+class ApiNonceRow(StoreModel, table=True):
+    """A nonce of the API's HMAC scheme, remembered until `expires_at` so a request can't be replayed."""
+
+    __tablename__ = "api_nonce"
+    __table_args__ = (Index("ix_api_nonce_expires_at", "expires_at"),)
+
+    app: str = Field(primary_key=True)
+    nonce: str = Field(primary_key=True)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+api_nonce = table_of(ApiNonceRow)

@@ -115,3 +115,12 @@ async def test_child_of_a_parent_in_another_state_is_refused(service: TicketServ
         c.Create("alice", 1, SUBMIT, {"days": 1}, parent_ticket_id=parent, parent_ticket_state_id=OPS)
     )
     assert not refused and "is not in state" in refused.message  # type: ignore[union-attr]
+
+
+async def test_a_transition_of_a_state_never_visited_is_not_a_late_click(service: TicketService) -> None:
+    from tests.core.builders import DONE
+
+    ticket_id = await new_ticket(service)
+    refused = await service.execute(ticket_id, c.Handle("bob", DONE))
+    assert not isinstance(refused, AlreadyHandled | Done)
+    assert "not available" in refused.message
