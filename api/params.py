@@ -53,6 +53,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: no "１" or "1_0"
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -77,10 +78,14 @@ def _check_text(body: dict[str, Any]) -> None:
 def int_value(name: str, raw: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
     if isinstance(raw, bool):
         raise ApiError(f"'{name}' must be an integer, got a boolean")
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise ApiError(f"'{name}' must be an integer, got {str(raw)[:40]!r}") from None
+    text = str(raw).strip()
+    if not _INTEGER.fullmatch(text):
+        raise ApiError(f"'{name}' must be an integer, got {text[:40]!r}")
+    if len(text.lstrip("+-")) > 18:
+        if maximum is not None and not text.startswith("-"):
+            raise ApiError(f"'{name}' must be at most {maximum}, got {text[:40]}")
+        raise ApiError(f"'{name}' is out of range")
+    value = int(text)
     if minimum is not None and value < minimum:
         raise ApiError(f"'{name}' must be at least {minimum}, got {value}")
     if maximum is not None and value > maximum:

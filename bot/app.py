@@ -13,6 +13,7 @@ from aiohttp import web
 
 from api.context import ApiContext
 from api.loonflow import build as build_loonflow
+from api.openapi import add_openapi_route
 from bot.clock import SystemClock
 from bot.http import error_middleware
 from config.apps import ApiApp
@@ -116,6 +117,7 @@ async def create_app(settings: Settings, runtime: Runtime | None = None) -> web.
         strict_status=settings.api_strict_status,
     )
     app.add_subapp("/api/v1.0", build_loonflow(api))
+    add_openapi_route(app)
 
     async def close(_: web.Application) -> None:
         await runtime.db.dispose()

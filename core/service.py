@@ -25,6 +25,7 @@ from core.decide import decide
 from core.decision import Context, Decision, NeedsLookup
 from core.errors import CoreError, Reason, Rejected
 from core.events import TicketEnded
+from core.org import Org
 from core.ports import Clock, Directory, ExternalLookup, TicketStore, TicketTx, WorkflowCatalog
 from core.ticket import ActState, FlowLog, InterveneType, Ticket
 from core.workflow import ParticipantType, Workflow
@@ -68,6 +69,10 @@ class AlreadyHandled:
 
 
 Result = Done | Rejected | AlreadyHandled
+
+Guard = Callable[[Ticket, Workflow, Org], "Rejected | None"]
+"""A caller's own check, run on the loaded ticket inside the transaction before decide()
+(e.g. an API app's workflow restriction and view permission), saving a separate read."""
 
 
 class _Conflict(CoreError):
@@ -126,8 +131,10 @@ class TicketService:
                 continue
         return Rejected(Reason.STALE, "the ticket store is too busy right now; try again")
 
-    async def execute(self, ticket_id: int, cmd: Command) -> Result:
-        """Run `cmd` on ticket `ticket_id`, retrying lost races by re-reading and re-deciding."""
+    async def execute(self, ticket_id: int, cmd: Command, *, guard: Guard | None = None) -> Result:
+        """Run `cmd` on ticket `ticket_id`, retrying lost races by re-reading and re-deciding.
+
+        `guard`, when given, may refuse the command on the loaded ticket before the engine runs."""
         if isinstance(cmd, Create):
             return await self.create(cmd)
         raced = False
@@ -136,11 +143,13 @@ class TicketService:
                 async with self._store.transaction() as tx:
                     ticket = await tx.get(ticket_id)
                     if ticket is None:
-                        return Rejected(Reason.NOT_FOUND, f"no ticket {ticket_id}")
+                        return Rejected(Reason.NOT_FOUND, f"ticket {ticket_id} does not exist")
                     wf = self._workflow(ticket)
                     if wf is None:
                         return Rejected(Reason.BAD_STATE, f"the workflow of ticket {ticket.sn} is not loaded")
                     ctx = await self._context_for(tx, ticket, cmd)
+                    if guard is not None and (refused := guard(ticket, wf, ctx.org)) is not None:
+                        return refused
                     outcome = await self._decide(ticket, wf, cmd, ctx)
                     if not isinstance(outcome, Decision):
                         if isinstance(outcome, Rejected):

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.decision import Decision
@@ -105,7 +105,7 @@ class SqlTicketTx:
         )
         if result.rowcount != 1:
             return False
-        await self._append(t, decision, existing_users=await self._users_of(t.id))
+        await self._append(t, decision, existing_users={})
         return True
 
     # ----------------------------------------------------------------------------------- helpers
@@ -123,14 +123,6 @@ class SqlTicketTx:
         )
         value = (await self._conn.execute(stmt)).scalar_one()
         return format_sn(prefix, day, int(value))
-
-    async def _users_of(self, ticket_id: int) -> dict[str, tuple[bool, bool]]:
-        result = await self._conn.execute(
-            select(ticket_user.c.username, ticket_user.c.is_current, ticket_user.c.worked).where(
-                ticket_user.c.ticket_id == ticket_id
-            )
-        )
-        return {r.username: (bool(r.is_current), bool(r.worked)) for r in result}
 
     async def _append(
         self, t: Ticket, decision: Decision, existing_users: dict[str, tuple[bool, bool]]
@@ -165,7 +157,11 @@ class SqlTicketTx:
         stmt = upsert(self._dialect, ticket_user)
         stmt = stmt.on_conflict_do_update(
             index_elements=[ticket_user.c.ticket_id, ticket_user.c.username],
-            set_={"is_current": stmt.excluded.is_current, "worked": stmt.excluded.worked},
+            # worked is sticky: once someone acted on a ticket, it stays in their "worked" list
+            set_={
+                "is_current": stmt.excluded.is_current,
+                "worked": or_(ticket_user.c.worked, stmt.excluded.worked),
+            },
         )
         await self._conn.execute(stmt, rows)
 

@@ -355,8 +355,8 @@ async def ticket_participant_info(request: web.Request) -> web.Response:
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/tickets", list_tickets)
     router.add_get("/tickets/states", ticket_states)  # before /tickets/{ticket_id}
-    router.add_get(r"/tickets/{ticket_id:\d+}", ticket_detail)
-    router.add_get(r"/tickets/{ticket_id:\d+}/transitions", ticket_transitions)
-    router.add_get(r"/tickets/{ticket_id:\d+}/flowlogs", ticket_flowlogs)
-    router.add_get(r"/tickets/{ticket_id:\d+}/flowsteps", ticket_flowsteps)
-    router.add_get(r"/tickets/{ticket_id:\d+}/participant_info", ticket_participant_info)
+    router.add_get(r"/tickets/{ticket_id:[0-9]+}", ticket_detail)
+    router.add_get(r"/tickets/{ticket_id:[0-9]+}/transitions", ticket_transitions)
+    router.add_get(r"/tickets/{ticket_id:[0-9]+}/flowlogs", ticket_flowlogs)
+    router.add_get(r"/tickets/{ticket_id:[0-9]+}/flowsteps", ticket_flowsteps)
+    router.add_get(r"/tickets/{ticket_id:[0-9]+}/participant_info", ticket_participant_info)

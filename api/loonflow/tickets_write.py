@@ -88,6 +88,7 @@ from core.commands import (
     RetryHook,
     UpdateFields,
 )
+from core.errors import Reason, Rejected
 from core.org import Org
 from core.service import Done
 from core.ticket import Ticket
@@ -263,8 +264,21 @@ async def _check_parent(request: web.Request, who: Caller, parent_ticket_id: int
 async def _execute(
     request: web.Request, who: Caller, ticket_id: int, cmd: Command, *, view: bool = True
 ) -> Done:
-    await _usable_ticket(request, who, ticket_id, view=view)
-    return raise_for(await context(request).service.execute(ticket_id, cmd))
+    """Run `cmd`, first refusing (inside the same transaction) a deleted ticket, a workflow the app
+    may not use and, with `view`, a ticket the acting user may not see."""
+
+    def guard(found: Ticket, wf: Workflow, org: Org) -> Rejected | None:
+        if found.is_deleted:
+            return Rejected(Reason.NOT_FOUND, f"ticket {ticket_id} does not exist")
+        if not who.may_use(found.workflow_id):
+            return Rejected(
+                Reason.NO_PERMISSION, f"app '{who.app.name}' may not use workflow {found.workflow_id}"
+            )
+        if view and not can_view(found, wf, org, who.username):
+            return Rejected(Reason.NO_PERMISSION, f"you have no permission to view ticket {ticket_id}")
+        return None
+
+    return raise_for(await context(request).service.execute(ticket_id, cmd, guard=guard))
 
 
 # -------------------------------------------------------------------------------------- routes
@@ -415,7 +429,7 @@ async def _begin(request: web.Request) -> tuple[Caller, int, dict[str, Any]]:
     return who, ticket_id, await _json(request)
 
 
-_TICKET = r"/tickets/{ticket_id:\d+}"
+_TICKET = r"/tickets/{ticket_id:[0-9]+}"
 _ACTIONS: tuple[tuple[str, Handler], ...] = (
     ("accept", accept),
     ("deliver", deliver),

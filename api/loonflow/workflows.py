@@ -100,7 +100,7 @@ def _check_app(who: Caller, workflow_id: int) -> None:
 
 
 def _page(request: web.Request, items: Sequence[T], render: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
-    page = query_int(request, "page", 1, minimum=1) or 1
+    page = query_int(request, "page", 1, minimum=1, maximum=1_000_000) or 1
     per_page = query_int(request, "per_page", DEFAULT_PER_PAGE, minimum=1, maximum=MAX_PER_PAGE)
     per_page = per_page or DEFAULT_PER_PAGE
     start = (page - 1) * per_page
@@ -335,9 +335,9 @@ async def get_state(request: web.Request) -> web.Response:
 
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/workflows", list_workflows)
-    router.add_get(r"/workflows/states/{state_id:\d+}", get_state)  # before /workflows/{workflow_id}
-    router.add_get(r"/workflows/{workflow_id:\d+}", get_workflow)
-    router.add_get(r"/workflows/{workflow_id:\d+}/init_state", init_state)
-    router.add_get(r"/workflows/{workflow_id:\d+}/states", list_states)
-    router.add_get(r"/workflows/{workflow_id:\d+}/transitions", list_transitions)
-    router.add_get(r"/workflows/{workflow_id:\d+}/custom_fields", list_custom_fields)
+    router.add_get(r"/workflows/states/{state_id:[0-9]+}", get_state)  # before /workflows/{workflow_id}
+    router.add_get(r"/workflows/{workflow_id:[0-9]+}", get_workflow)
+    router.add_get(r"/workflows/{workflow_id:[0-9]+}/init_state", init_state)
+    router.add_get(r"/workflows/{workflow_id:[0-9]+}/states", list_states)
+    router.add_get(r"/workflows/{workflow_id:[0-9]+}/transitions", list_transitions)
+    router.add_get(r"/workflows/{workflow_id:[0-9]+}/custom_fields", list_custom_fields)

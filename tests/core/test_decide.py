@@ -573,12 +573,16 @@ def test_a_department_leader_is_approved_by_the_parent_not_their_own_approver() 
 
     org = Org.build(
         users=[User("lead"), User("deputy"), User("boss"), User("dev")],
-        departments=[Department(1, "HQ", leader="boss"), Department(2, "Tech", parent_id=1, leader="lead",
-                                                                   approvers=("deputy",))],
+        departments=[
+            Department(1, "HQ", leader="boss"),
+            Department(2, "Tech", parent_id=1, leader="lead", approvers=("deputy",)),
+        ],
     )
     org = Org.build(
-        users=[replace(u, dept_ids=(2,)) if u.username != "boss" else replace(u, dept_ids=(1,))
-               for u in org.users.values()],
+        users=[
+            replace(u, dept_ids=(2,)) if u.username != "boss" else replace(u, dept_ids=(1,))
+            for u in org.users.values()
+        ],
         departments=org.departments.values(),
     )
     assert org.leader_of("lead") == "boss"

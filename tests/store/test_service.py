@@ -77,7 +77,7 @@ async def test_a_different_handler_learns_who_was_first(db: Database) -> None:
 
 async def test_unknown_ticket_and_refusals_change_nothing(service: TicketService, db: Database) -> None:
     missing = await service.execute(999_999, c.Handle("bob", APPROVE))
-    assert not missing and "no ticket 999999" in missing.message  # type: ignore[union-attr]
+    assert not missing and "ticket 999999 does not exist" in missing.message  # type: ignore[union-attr]
     ticket_id = await new_ticket(service)
     refused = await service.execute(ticket_id, c.Handle("stranger", APPROVE))
     assert not isinstance(refused, Done | AlreadyHandled)

@@ -1,0 +1,1 @@
+"""Benchmarks (not tests). Run them as modules from the repository root: ``python -m bench.<name>``."""
