@@ -63,7 +63,7 @@ import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
@@ -175,7 +175,10 @@ async def authenticate(request: web.Request) -> Caller:
     if not org.active(username):
         raise _refuse(app_name, f"no active user {_show(username)}", 403)
     if strong:
-        expires_at = ctx.clock.now() + timedelta(seconds=ctx.auth_window_seconds)
+        # keep the nonce as long as its timestamp stays acceptable: a request stamped ahead of the
+        # server clock is accepted until timestamp + window, so it must not be replayable before then
+        stamped = datetime.fromtimestamp(int(headers[TIMESTAMP]), UTC)
+        expires_at = max(ctx.clock.now(), stamped) + timedelta(seconds=ctx.auth_window_seconds + 1)
         if not await ctx.nonces.add(app.name, headers[NONCE], expires_at):
             raise _refuse(app_name, "nonce already used (send a fresh nonce with every request)")
     return Caller(app, username)

@@ -17,8 +17,10 @@ from api.openapi import add_openapi_route
 from bot.clock import SystemClock
 from bot.http import error_middleware
 from config.apps import ApiApp
+from config.errors import ConfigError
 from config.loader import LoadedConfig, load_config
 from config.settings import Settings, redact_url
+from config.workflows import load_workflow_source
 from core.catalog import Catalog
 from core.service import TicketService
 from core.workflow import Workflow
@@ -28,7 +30,7 @@ from store.migrate import upgrade_async
 from store.nonces import SqlNonceStore
 from store.queries import SqlTicketQueries
 from store.tickets import SqlTicketStore
-from store.workflows import record_versions
+from store.workflows import load_versions, record_versions
 
 log = logging.getLogger("ticketbot.app")
 
@@ -56,6 +58,25 @@ def _workflow_sources(config_dir: Path) -> dict[str, str]:
     return out
 
 
+async def _pinned_versions(db: Database, config: LoadedConfig) -> list[Workflow]:
+    """Every older workflow version recorded in the database, so tickets keep the one they pinned."""
+    current = {(wf.id, wf.version) for wf in config.workflows}
+    older: list[Workflow] = []
+    for workflow_id, version, source in await load_versions(db):
+        if (workflow_id, version) in current or not source:
+            continue
+        try:
+            wf = load_workflow_source(f"workflow-{workflow_id}@{version}.yaml", source, config.org)
+        except ConfigError as exc:
+            log.warning(
+                "a pinned workflow version no longer loads; its tickets use the current version",
+                extra={"workflow_id": workflow_id, "version": version, "errors": "; ".join(exc.errors)[:500]},
+            )
+            continue
+        older.append(wf)
+    return older
+
+
 async def build_runtime(settings: Settings) -> Runtime:
     """Load and validate the config, migrate the database, publish the directory and workflows."""
     config = load_config(settings.config_dir)
@@ -64,7 +85,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     await replace_org(db, config.org, "config")
     sources = _workflow_sources(settings.config_dir)
     await record_versions(db, [(wf.id, wf.version, sources.get(wf.version, "")) for wf in config.workflows])
-    catalog = Catalog(config.workflows)
+    catalog = Catalog(config.workflows, await _pinned_versions(db, config))
     directory = SqlDirectory(db)
     service = TicketService(
         SqlTicketStore(db),

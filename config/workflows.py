@@ -31,6 +31,8 @@ One file holds one workflow. Enumerations accept a name or the loonflow integer 
         order_id?: 2               # [position in the list]
         is_hidden?: false
         enable_retreat?: false     # the creator may withdraw while the ticket is here
+        wait_subtickets?: false    # moves on by itself (first agree transition) once every
+                                   # sub-ticket created from this state has ended
         remember_last_man?: false
         participant?: {type: variable, value: creator_tl}     # [none]
         distribute?: direct        # accept_first 1 | direct 2 | random 3 | all 4   [direct]
@@ -81,6 +83,7 @@ from __future__ import annotations
 import os
 import re
 import string
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -210,7 +213,7 @@ _PERMISSION_KEYS = _words("admins interveners viewers api_apps")
 _FIELD_KEYS = _words("key name type order_id default description placeholder choices boolean_display label")
 _STATE_KEYS = _words(
     "id name type order_id is_hidden enable_retreat remember_last_man participant distribute "
-    "reject_policy fields cc label"
+    "reject_policy fields cc label wait_subtickets"
 )
 _TRANSITION_KEYS = _words(
     "id name from to attribute conditions timer field_require_check alert_enable alert_text cc"
@@ -244,6 +247,17 @@ def load_workflow_file(path: Path, org: Org | None, *, env: Mapping[str, str] | 
     if parsed.errors or parsed.workflow is None:
         raise ConfigError(parsed.errors or [f"{path.name}: invalid workflow"])
     return parsed.workflow
+
+
+def load_workflow_source(
+    name: str, source: str, org: Org | None, *, env: Mapping[str, str] | None = None
+) -> Workflow:
+    """A workflow from YAML text kept elsewhere (a version a ticket pinned, stored in the database).
+    Raises ConfigError like load_workflow_file; `name` stands for the file name in messages."""
+    with tempfile.TemporaryDirectory(prefix="ticketbot-wf-") as tmp:
+        path = Path(tmp) / Path(name).name
+        path.write_bytes(source.encode("utf-8"))
+        return load_workflow_file(path, org, env=env)
 
 
 @dataclass(frozen=True, slots=True)
@@ -522,6 +536,7 @@ class _Reader:
                 fields=freeze(self._state_fields(node, field_keys)),
                 cc=self.cc_list(node, field_keys),
                 label=freeze(node.mapping("label")),
+                wait_subtickets=node.boolean("wait_subtickets"),
             )
             if state_id is not None:
                 seen[state_id] = i

@@ -69,6 +69,8 @@ def fire_timer(ticket: Ticket, wf: Workflow, state: State, cmd: FireTimer, ctx: 
 
 
 def advance_parent(ticket: Ticket, wf: Workflow, state: State, cmd: AdvanceParent, ctx: Context) -> Outcome:
+    if not state.wait_subtickets:
+        return Rejected(Reason.BAD_STATE, f"state '{state.name}' does not wait for sub-tickets")
     if not ctx.children_ended:
         return Rejected(Reason.STALE, f"sub-tickets of {ticket.sn} in '{state.name}' are still open")
     outgoing = wf.transitions_from(state.id)

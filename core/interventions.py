@@ -60,16 +60,26 @@ def deliver(ticket: Ticket, wf: Workflow, state: State, cmd: Deliver, ctx: Conte
             )
     elif not access.can_handle(ticket, state, cmd.actor):
         return not_handler(ticket, state, cmd.actor)
+    if ticket.handlers == (cmd.target,) and not ticket.in_add_node:
+        return Rejected(Reason.INVALID, f"{cmd.target} already handles ticket {ticket.sn}")
     if state.distribute == Distribute.ALL and cmd.actor in ticket.participants and not cmd.from_admin:
-        people = tuple(dict.fromkeys(cmd.target if p == cmd.actor else p for p in ticket.participants))
+        if cmd.target in ticket.participants:  # would leave one voter fewer, and maybe nobody to vote
+            return Rejected(
+                Reason.INVALID,
+                f"{cmd.target} is already one of the people who must handle ticket {ticket.sn}",
+            )
+        people = tuple(cmd.target if p == cmd.actor else p for p in ticket.participants)
         new = replace(ticket, participants=people)
-    else:
+    else:  # one person takes it over; a forced deliver also ends a consultation (加签) under way
         new = replace(
             ticket,
             participants=(cmd.target,),
             participant_type=ParticipantType.PERSON,
             accepted_by="",
             votes={},
+            in_add_node=False,
+            add_node_man="",
+            add_node_target="",
         )
     new = replace(new, relation=new.relation | {cmd.target, cmd.actor}, updated_at=ctx.now)
     log = entry(new, state.id, cmd.actor, InterveneType.DELIVER, ctx, suggestion=cmd.suggestion)

@@ -16,7 +16,10 @@ from core.workflow import Workflow
 class TicketTx(Protocol):
     """One database transaction. Leaving the context commits; an exception rolls back."""
 
-    async def get(self, ticket_id: int) -> Ticket | None: ...
+    async def get(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
+        """The ticket (deleted ones too). `for_update` locks its row until the transaction ends
+        (SELECT ... FOR UPDATE where the database has row locks; SQLite serialises writers anyway)."""
+        ...
 
     async def children(self, parent_ticket_id: int, parent_state_id: int) -> Sequence[Ticket]: ...
 

@@ -24,7 +24,7 @@ from core.commands import (
 from core.decide import decide
 from core.decision import Context, Decision, NeedsLookup
 from core.errors import CoreError, Reason, Rejected
-from core.events import TicketEnded
+from core.events import TicketDeleted, TicketEnded
 from core.org import Org
 from core.ports import Clock, Directory, ExternalLookup, TicketStore, TicketTx, WorkflowCatalog
 from core.ticket import ActState, FlowLog, InterveneType, Ticket
@@ -33,7 +33,7 @@ from core.workflow import ParticipantType, Workflow
 log = logging.getLogger("ticketbot.engine")
 
 _HANDLER_COMMANDS = (Handle, Accept, AddNodeEnd, Deliver, AddNode)
-_LATE = frozenset({Reason.STALE, Reason.NOT_PARTICIPANT, Reason.TICKET_ENDED, Reason.ALREADY_VOTED})
+_LATE = frozenset({Reason.STALE, Reason.NOT_PARTICIPANT, Reason.TICKET_ENDED, Reason.BAD_TRANSITION})
 _VERBS = {
     InterveneType.ACCEPT: "accepted",
     InterveneType.DELIVER: "delivered",
@@ -137,7 +137,6 @@ class TicketService:
         `guard`, when given, may refuse the command on the loaded ticket before the engine runs."""
         if isinstance(cmd, Create):
             return await self.create(cmd)
-        raced = False
         for _ in range(MAX_ATTEMPTS):
             try:
                 async with self._store.transaction() as tx:
@@ -153,12 +152,11 @@ class TicketService:
                     outcome = await self._decide(ticket, wf, cmd, ctx)
                     if not isinstance(outcome, Decision):
                         if isinstance(outcome, Rejected):
-                            late = await self._already_handled(tx, ticket, wf, cmd, outcome, raced)
+                            late = await self._already_handled(tx, ticket, wf, cmd, outcome)
                             if late is not None:
                                 return late
                         return outcome
                     if not await tx.update(outcome, ticket.version):
-                        raced = True
                         continue
                     stored = replace(outcome.ticket, version=ticket.version + 1)
                     await self._follow_up(tx, stored, outcome)
@@ -168,7 +166,6 @@ class TicketService:
                     )
                     return Done(stored, outcome)
             except _Conflict:
-                raced = True
                 continue
         return Rejected(Reason.STALE, f"ticket {ticket_id} is changing too fast; try again")
 
@@ -222,14 +219,19 @@ class TicketService:
         return Rejected(Reason.NO_PARTICIPANT, "external participant lookup did not settle")
 
     async def _already_handled(
-        self, tx: TicketTx, ticket: Ticket, wf: Workflow, cmd: Command, refused: Rejected, raced: bool
+        self, tx: TicketTx, ticket: Ticket, wf: Workflow, cmd: Command, refused: Rejected
     ) -> AlreadyHandled | None:
-        if not isinstance(cmd, _HANDLER_COMMANDS):
+        """A refusal that is really a late click: the ticket has left the state the click came from
+        (a card's state, or the transition's source state), and the actor was involved in it."""
+        if not isinstance(cmd, _HANDLER_COMMANDS) or refused.reason not in _LATE:
             return None
-        if refused.reason not in _LATE and not _left_behind(wf, ticket, cmd, refused):
-            return None
-        actor = cmd.actor
-        if actor not in ticket.relation and not raced:
+        origin = getattr(cmd, "expected_state_id", None)
+        if origin is None and isinstance(cmd, Handle):
+            t = wf.transition(cmd.transition_id)
+            origin = t.source_state_id if t is not None else None
+        if origin is None or origin == ticket.state_id or origin not in ticket.last_handlers:
+            return None  # not a state the ticket went through and left
+        if cmd.actor not in ticket.relation:
             return None  # a stranger learns nothing about who handled the ticket
         last: FlowLog | None = await tx.last_log(ticket.id)
         if last is None or last.intervene_type == InterveneType.COMMENT:
@@ -237,7 +239,7 @@ class TicketService:
         verb = _VERBS.get(last.intervene_type) or (
             f"handled ({last.transition_name})" if last.transition_name else "handled"
         )
-        who = "you" if last.actor == actor else last.actor
+        who = "you" if last.actor == cmd.actor else last.actor
         when = last.created_at.strftime("%Y-%m-%d %H:%M:%S")
         return AlreadyHandled(
             ticket, last.actor, last.created_at, f"ticket {ticket.sn} was already {verb} by {who} at {when}"
@@ -245,12 +247,13 @@ class TicketService:
 
     async def _follow_up(self, tx: TicketTx, ticket: Ticket, decision: Decision) -> None:
         """Same-transaction consequences: a parent ticket advances when its last sub-ticket ends."""
-        for event in decision.events:
-            if isinstance(event, TicketEnded) and event.parent_ticket_id:
-                await self._advance_parent(tx, ticket)
+        ended = any(isinstance(e, TicketEnded | TicketDeleted) for e in decision.events)
+        if ended and ticket.parent_ticket_id:
+            await self._advance_parent(tx, ticket)
 
     async def _advance_parent(self, tx: TicketTx, child: Ticket) -> None:
-        parent = await tx.get(child.parent_ticket_id)
+        # lock the parent first: two sub-tickets ending at once must not both see the other open
+        parent = await tx.get(child.parent_ticket_id, for_update=True)
         if parent is None or parent.is_ended or parent.state_id != child.parent_ticket_state_id:
             return
         wf = self._workflow(parent)
@@ -265,17 +268,6 @@ class TicketService:
             raise _Conflict(f"parent ticket {parent.id} changed concurrently")
         log.info("parent ticket advanced", extra={"ticket_id": parent.id, "child_ticket_id": child.id})
         await self._follow_up(tx, replace(outcome.ticket, version=parent.version + 1), outcome)
-
-
-def _left_behind(wf: Workflow, ticket: Ticket, cmd: Command, refused: Rejected) -> bool:
-    """A transition of a state the ticket has already left: a late click, not a bad request."""
-    if refused.reason != Reason.BAD_TRANSITION or not isinstance(cmd, Handle):
-        return False
-    t = wf.transition(cmd.transition_id)
-    # only a state the ticket has been through (someone acted there) makes it a late click
-    return (
-        t is not None and t.source_state_id != ticket.state_id and t.source_state_id in ticket.last_handlers
-    )
 
 
 def _probe(cmd: Command, wf: Workflow, now: datetime) -> Ticket:

@@ -160,6 +160,7 @@ class State:
     fields: Mapping[str, FieldAccess] = field(default_factory=_frozen)
     cc: tuple[Participant, ...] = ()
     label: Mapping[str, Any] = field(default_factory=_frozen)
+    wait_subtickets: bool = False  # moves on by itself (agree) once all its sub-tickets have ended
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,10 @@ def _prefix(column: ColumnElement[str], prefix: str, dialect: str) -> ColumnElem
         return column.like(escaped + "%", escape="\\")
     # SQLite's LIKE is case-insensitive and skips the index; a range over the BINARY-collated
     # unique index is exact (UTF-8 byte order is code point order).
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1) if ord(prefix[-1]) < 0x10FFFF else None
+    last = ord(prefix[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:  # skip the surrogates: they are not characters
+        last = 0xE000
+    upper = prefix[:-1] + chr(last) if last <= 0x10FFFF else None
     lower = column >= prefix
     return lower if upper is None else and_(lower, column < upper)
 

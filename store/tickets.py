@@ -49,9 +49,13 @@ class SqlTicketTx:
 
     # ----------------------------------------------------------------------------------- reads
 
-    async def get(self, ticket_id: int) -> Ticket | None:
-        """The ticket, deleted or not (``is_deleted`` is on the snapshot); None if unknown."""
-        result = await self._conn.execute(select(ticket).where(ticket.c.id == ticket_id))
+    async def get(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
+        """The ticket, deleted or not (``is_deleted`` is on the snapshot); None if unknown.
+        `for_update` takes the row lock on PostgreSQL (SQLite has one writer at a time anyway)."""
+        stmt = select(ticket).where(ticket.c.id == ticket_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        result = await self._conn.execute(stmt)
         row = result.mappings().first()
         return None if row is None else ticket_from_row(row)
 

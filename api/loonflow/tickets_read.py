@@ -71,7 +71,14 @@ _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y
 
 def _text(request: web.Request, name: str) -> str | None:
     raw = request.query.get(name, "").strip()
+    if _BAD_TEXT.search(raw):
+        raise ApiError(f"'{name}' contains a NUL character or an unpaired surrogate")
+    if len(raw) > 200:
+        raise ApiError(f"'{name}' is longer than 200 characters")
     return raw or None
+
+
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 def _flag(request: web.Request, name: str, default: bool) -> bool:

@@ -525,3 +525,17 @@ async def test_hmac_body_over_the_limit(signed: Signed) -> None:
     assert got_status == 413
     assert got["msg"] == f"request body is larger than {limit} bytes"
     assert signed.echoed == []
+
+
+async def test_a_request_stamped_ahead_of_the_clock_cannot_be_replayed_once_the_clock_catches_up(
+    signed: Signed,
+) -> None:
+    headers = signed.strong("POST", "/api/v1.0/echo", b"{}", skew=100)  # client clock 100 s ahead
+    assert (await signed.call("POST", "/api/v1.0/echo", headers, b"{}"))[0] == 200
+    signed.clock.advance(seconds=121)  # the request's timestamp is still inside the window now
+    status, body = await signed.call("POST", "/api/v1.0/echo", headers, b"{}")
+    assert (status, body["msg"]) == (
+        401,
+        "permission check fail: nonce already used (send a fresh nonce with every request)",
+    )
+    assert len(signed.echoed) == 1

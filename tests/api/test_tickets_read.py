@@ -675,3 +675,15 @@ async def test_app_limited_to_some_workflows(limited_api: Api) -> None:
     assert set(body["data"]) == {str(it)}
     # the demo app still sees both
     assert await ids(api, category="all") == [it, leave]
+
+
+@pytest.mark.parametrize(
+    "params", [{"title": "a\x00b"}, {"sn": "a\x00b"}, {"sn": "\ud7ff"}, {"title": "x" * 201}]
+)
+async def test_list_text_filters_refuse_what_the_database_cannot_take(
+    api: Api, params: dict[str, str]
+) -> None:
+    status, body = await api.call("GET", "tickets", params={"category": "all", **params})
+    assert status == 200
+    assert body["code"] == -1 or params == {"sn": "\ud7ff"}, body
+    assert "internal error" not in body["msg"]

@@ -152,8 +152,30 @@ async def test_create_follows_the_condition_of_the_customer_service_workflow(api
 
 
 async def test_sub_ticket_ending_advances_its_parent(api: Api) -> None:
+    # an urgent fault goes straight to 技术处理 (303), a state that waits for its sub-tickets
+    parent = await create(
+        api, "xuli", CS_WORKORDER, 351, **{**CS_FIELDS, "category": "fault", "priority": "urgent"}
+    )
+    assert (await ticket(api, parent)).state_id == 303
+    # a tech handler (lina) opens a sub work order for customer service first
+    child = await create(
+        api, "lina", CS_WORKORDER, 351, **CS_FIELDS, parent_ticket_id=parent, parent_ticket_state_id="303"
+    )
+    c = await ticket(api, child)
+    assert (c.parent_ticket_id, c.parent_ticket_state_id, c.state_id) == (parent, 303, 302)
+    await succeed(api, "POST", f"tickets/{child}/accept", "xuli")
+    await succeed(api, "PATCH", f"tickets/{child}", "xuli", {"transition_id": 352, "resolution": "done"})
+    await succeed(
+        api, "PATCH", f"tickets/{child}", "lina", {"transition_id": 356, "satisfaction": "satisfied"}
+    )
+    assert (await ticket(api, child)).act_state == ActState.FINISHED
+    p = await ticket(api, parent)
+    assert p.state_id == 304  # 处理完成 fired by itself
+    assert (await logs(api, parent))[-1].actor == "system"
+
+
+async def test_a_state_that_does_not_wait_for_sub_tickets_is_not_advanced(api: Api) -> None:
     parent = await create_leave(api)
-    # the parent's handler (wangqiang) asks customer service for something first
     child = await create(
         api,
         "wangqiang",
@@ -163,17 +185,8 @@ async def test_sub_ticket_ending_advances_its_parent(api: Api) -> None:
         parent_ticket_id=parent,
         parent_ticket_state_id="102",
     )
-    c = await ticket(api, child)
-    assert (c.parent_ticket_id, c.parent_ticket_state_id, c.state_id) == (parent, 102, 302)
-    await succeed(api, "POST", f"tickets/{child}/accept", "xuli")
-    await succeed(api, "PATCH", f"tickets/{child}", "xuli", {"transition_id": 352, "resolution": "done"})
-    await succeed(
-        api, "PATCH", f"tickets/{child}", "wangqiang", {"transition_id": 356, "satisfaction": "satisfied"}
-    )
-    assert (await ticket(api, child)).act_state == ActState.FINISHED
-    p = await ticket(api, parent)
-    assert p.state_id == 104  # the parent's agree transition fired by itself
-    assert (await logs(api, parent))[-1].actor == "system"
+    await succeed(api, "POST", f"tickets/{child}/close", "admin", {"suggestion": "not needed"})
+    assert (await ticket(api, parent)).state_id == 102  # still waits for its leader's decision
 
 
 # ------------------------------------------------------------------------------ handle to the end

@@ -56,3 +56,29 @@ async def test_unknown_route_is_a_json_404(aiohttp_client: object, tmp_path: Pat
     resp = await client.get("/no/such/route")
     assert resp.status == 404
     assert (await resp.json())["status"] == 404
+
+
+async def test_tickets_keep_the_workflow_version_they_started_on(tmp_path: Path) -> None:
+    import shutil
+
+    from bot.app import build_runtime
+
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    url = f"sqlite+aiosqlite:///{tmp_path}/pin.db"
+    first = await build_runtime(load_settings(env={}, database_url=url, config_dir=config))
+    old = first.catalog.get(1)
+    assert old is not None
+    await first.db.dispose()
+    leave = config / "workflows" / "leave.yaml"
+    leave.write_text(
+        leave.read_text(encoding="utf-8").replace("部门领导审批", "直属领导审批"), encoding="utf-8"
+    )
+    second = await build_runtime(load_settings(env={}, database_url=url, config_dir=config))
+    try:
+        current, pinned = second.catalog.get(1), second.catalog.get(1, old.version)
+        assert current is not None and pinned is not None and current.version != old.version
+        assert pinned.state(102).name == "部门领导审批"  # type: ignore[union-attr]
+        assert current.state(102).name == "直属领导审批"  # type: ignore[union-attr]
+    finally:
+        await second.db.dispose()

@@ -115,6 +115,7 @@ def workflow(
                 participant=ops or Participant(ParticipantType.ROLE, "1"),
                 distribute=ops_distribute,
                 fields={"reason": FieldAccess.REQUIRED},
+                wait_subtickets=True,
             ),
             state(END, "结束", type=StateType.END),
         ),

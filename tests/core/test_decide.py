@@ -592,3 +592,35 @@ def test_a_department_leader_is_approved_by_the_parent_not_their_own_approver() 
 
 def test_hook_token_never_shows_in_repr() -> None:
     assert "t0k" not in repr(hook_workflow())
+
+
+# --- review findings: each a rule that must hold ------------------------------------------------
+
+
+def test_parent_state_without_wait_subtickets_never_advances_by_itself() -> None:
+    wf = workflow()
+    tl_parent = create(wf)  # in TL, which does not wait for sub-tickets
+    refused(decide(tl_parent, wf, c.AdvanceParent(8), ctx(children_ended=True)), Reason.BAD_STATE)
+
+
+def test_deliver_in_all_state_to_someone_who_must_already_vote_is_refused() -> None:
+    wf = all_wf(RejectPolicy.FIRST_REJECT)
+    t = run(create(wf), wf, c.Handle("bob", APPROVE))  # bob voted
+    refused(decide(t, wf, c.Deliver("carol", "bob"), ctx()), Reason.INVALID)
+    refused(decide(t, wf, c.Deliver("carol", "ceo"), ctx()), Reason.INVALID)
+    assert run(t, wf, c.Deliver("carol", "gina")).handlers == ("gina", "ceo")
+
+
+def test_deliver_to_the_only_current_handler_is_refused_but_admin_may_pick_one_of_a_group() -> None:
+    wf = workflow()
+    refused(decide(create(wf), wf, c.Deliver("admin", "bob", from_admin=True), ctx()), Reason.INVALID)
+    t = run(create(wf), wf, c.Handle("bob", APPROVE))  # accept-first group erin, frank, gina
+    assert run(t, wf, c.Deliver("admin", "erin", from_admin=True)).handlers == ("erin",)
+
+
+def test_forced_deliver_during_a_consultation_ends_it() -> None:
+    wf = workflow()
+    t = run(create(wf), wf, c.AddNode("bob", "carol"))
+    moved = run(t, wf, c.Deliver("wfadmin", "erin", from_admin=True))
+    assert (moved.in_add_node, moved.handlers) == (False, ("erin",))
+    assert run(moved, wf, c.Handle("erin", APPROVE)).state_id == OPS

@@ -124,3 +124,50 @@ async def test_a_transition_of_a_state_never_visited_is_not_a_late_click(service
     refused = await service.execute(ticket_id, c.Handle("bob", DONE))
     assert not isinstance(refused, AlreadyHandled | Done)
     assert "not available" in refused.message
+
+
+async def test_the_creator_clicking_a_button_meant_for_the_leader_is_refused_not_already_handled(
+    service: TicketService,
+) -> None:
+    ticket_id = await new_ticket(service)
+    refused = await service.execute(ticket_id, c.Handle("alice", APPROVE))
+    assert not isinstance(refused, AlreadyHandled | Done)
+    assert "not a current handler" in refused.message
+
+
+async def test_last_two_sub_tickets_ending_at_once_advance_the_parent(
+    service: TicketService, db: Database
+) -> None:
+    parents = []
+    for _ in range(10):
+        parent = await new_ticket(service)
+        assert isinstance(await service.execute(parent, c.Handle("bob", APPROVE)), Done)
+        assert isinstance(await service.execute(parent, c.Accept("erin")), Done)
+        kids = []
+        for _ in range(2):
+            done = await service.create(
+                c.Create("alice", 1, SUBMIT, {"days": 1}, parent_ticket_id=parent, parent_ticket_state_id=OPS)
+            )
+            assert isinstance(done, Done)
+            kids.append(done.ticket.id)
+        parents.append((parent, kids))
+    await asyncio.gather(*(service.execute(k, c.Close("admin")) for _, kids in parents for k in kids))
+    async with SqlTicketStore(db).transaction() as tx:
+        states = [(await tx.get(p)).state_id for p, _ in parents]  # type: ignore[union-attr]
+    assert states == [END] * len(parents)
+
+
+async def test_deleting_the_last_open_sub_ticket_advances_the_parent(
+    service: TicketService, db: Database
+) -> None:
+    parent = await new_ticket(service)
+    await service.execute(parent, c.Handle("bob", APPROVE))
+    await service.execute(parent, c.Accept("erin"))
+    done = await service.create(
+        c.Create("alice", 1, SUBMIT, {"days": 1}, parent_ticket_id=parent, parent_ticket_state_id=OPS)
+    )
+    assert isinstance(done, Done)
+    assert isinstance(await service.execute(done.ticket.id, c.Delete("admin")), Done)
+    async with SqlTicketStore(db).transaction() as tx:
+        moved = await tx.get(parent)
+    assert moved is not None and moved.state_id == END
