@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
+from sqlalchemy.sql.selectable import TextualSelect
 
 from core.ports import Clock
-from store.db import Database, upsert
+from store.db import Database, DialectName, cacheable, upsert
 from store.errors import StoreError
 from store.tables import api_nonce
 
@@ -38,6 +39,24 @@ def _aware(name: str, value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise StoreError(f"{name} must be a timezone-aware datetime, got {value.isoformat()}")
     return value
+
+
+def _add_statement(dialect: DialectName) -> TextualSelect:
+    """Remember a nonce unless a live one is there (an expired one is taken over): returns the
+    nonce when it was added. Built once per dialect (SQLAlchemy 2.0 would compile an upsert on
+    every call)."""
+    c = api_nonce.c
+    insert = upsert(dialect, api_nonce)
+    stmt = insert.on_conflict_do_update(
+        index_elements=[c.app, c.nonce],
+        set_={"expires_at": insert.excluded.expires_at},
+        where=c.expires_at <= bindparam("now", type_=c.expires_at.type),
+    ).returning(c.nonce)
+    return cacheable(stmt, dialect, ["app", "nonce", "expires_at"]).columns(c.nonce)
+
+
+_DIALECTS: tuple[DialectName, ...] = ("sqlite", "postgresql")
+_ADD = {d: _add_statement(d) for d in _DIALECTS}
 
 
 class SqlNonceStore:
@@ -63,17 +82,11 @@ class SqlNonceStore:
         now = self._now()
         purge = self._adds % self._purge_every == 0
         self._adds += 1
-        c = api_nonce.c
-        insert = upsert(self._db.dialect, api_nonce).values(app=app, nonce=nonce, expires_at=expires_at)
-        stmt = insert.on_conflict_do_update(
-            index_elements=[c.app, c.nonce],
-            set_={"expires_at": insert.excluded.expires_at},
-            where=c.expires_at <= now,
-        ).returning(c.nonce)
+        params = {"app": app, "nonce": nonce, "expires_at": expires_at, "now": now}
         async with self._db.write() as conn:
             if purge:
-                await conn.execute(delete(api_nonce).where(c.expires_at <= now))
-            added = (await conn.execute(stmt)).first() is not None
+                await conn.execute(delete(api_nonce).where(api_nonce.c.expires_at <= now))
+            added = (await conn.execute(_ADD[self._db.dialect], params)).first() is not None
         return added
 
     async def purge(self) -> int:

@@ -14,13 +14,15 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.selectable import TextualSelect
 
 from core.decision import Decision
 from core.events import event_name, event_payload
 from core.ticket import SYSTEM_USER, FlowLog, Ticket
-from store.db import Database, DialectName, upsert
+from store.db import Database, DialectName, cacheable, upsert
 from store.errors import StoreError
 from store.rows import log_from_row, log_values, ticket_from_row, ticket_values
 from store.tables import flow_log, outbox, sn_counter, ticket, ticket_user
@@ -29,6 +31,46 @@ if TYPE_CHECKING:
     from core.ports import TicketStore, TicketTx
 
 SN_MIN_DIGITS = 4
+
+# The hot statements, built once: their cache keys are memoized on the objects, so a call pays
+# neither construction nor cache-key generation. Values are always bound parameters.
+_GET = select(ticket).where(ticket.c.id == bindparam("ticket_id"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+_INSERT_TICKET = insert(ticket).returning(ticket.c.id)
+_UPDATE_TICKET = (
+    update(ticket)
+    .where(ticket.c.id == bindparam("_ticket_id"), ticket.c.version == bindparam("_expected_version"))
+    .values(version=ticket.c.version + 1)
+)
+_INSERT_LOGS = insert(flow_log)
+_INSERT_OUTBOX = insert(outbox)
+
+
+def _sn_upsert(dialect: DialectName) -> TextualSelect:
+    stmt = upsert(dialect, sn_counter).on_conflict_do_update(
+        index_elements=[sn_counter.c.prefix, sn_counter.c.day],
+        set_={"value": sn_counter.c.value + 1},
+    )
+    returning = stmt.returning(sn_counter.c.value)
+    return cacheable(returning, dialect, ["prefix", "day", "value"]).columns(sn_counter.c.value)
+
+
+def _users_upsert(dialect: DialectName) -> TextClause:
+    stmt = upsert(dialect, ticket_user)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[ticket_user.c.ticket_id, ticket_user.c.username],
+        # worked is sticky: once someone acted on a ticket, it stays in their "worked" list
+        set_={
+            "is_current": stmt.excluded.is_current,
+            "worked": or_(ticket_user.c.worked, stmt.excluded.worked),
+        },
+    )
+    return cacheable(stmt, dialect, ["ticket_id", "username", "is_current", "worked"])
+
+
+_DIALECTS: tuple[DialectName, ...] = ("sqlite", "postgresql")
+_SN_UPSERT = {d: _sn_upsert(d) for d in _DIALECTS}
+_USERS_UPSERT = {d: _users_upsert(d) for d in _DIALECTS}
 
 
 def format_sn(prefix: str, day: str, value: int) -> str:
@@ -52,10 +94,7 @@ class SqlTicketTx:
     async def get(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
         """The ticket, deleted or not (``is_deleted`` is on the snapshot); None if unknown.
         `for_update` takes the row lock on PostgreSQL (SQLite has one writer at a time anyway)."""
-        stmt = select(ticket).where(ticket.c.id == ticket_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        result = await self._conn.execute(stmt)
+        result = await self._conn.execute(_GET_FOR_UPDATE if for_update else _GET, {"ticket_id": ticket_id})
         row = result.mappings().first()
         return None if row is None else ticket_from_row(row)
 
@@ -88,9 +127,9 @@ class SqlTicketTx:
             raise StoreError("the SN prefix must not be empty")
         sn = await self._next_sn(sn_prefix, t.created_at)
         values = ticket_values(t)
-        result = await self._conn.execute(
-            insert(ticket).values(**values, sn=sn, version=1).returning(ticket.c.id)
-        )
+        values["sn"] = sn
+        values["version"] = 1
+        result = await self._conn.execute(_INSERT_TICKET, values)
         ticket_id = int(result.scalar_one())
         stored = dataclasses.replace(t, id=ticket_id, sn=sn, version=1)
         await self._append(stored, decision, existing_users={})
@@ -102,11 +141,9 @@ class SqlTicketTx:
             raise StoreError(f"update needs a stored ticket id, got {t.id}")
         values = ticket_values(t)
         del values["created_at"]  # set once, by insert
-        result = await self._conn.execute(
-            update(ticket)
-            .where(ticket.c.id == t.id, ticket.c.version == expected_version)
-            .values(**values, version=ticket.c.version + 1)
-        )
+        values["_ticket_id"] = t.id
+        values["_expected_version"] = expected_version
+        result = await self._conn.execute(_UPDATE_TICKET, values)
         if result.rowcount != 1:
             return False
         await self._append(t, decision, existing_users={})
@@ -116,16 +153,8 @@ class SqlTicketTx:
 
     async def _next_sn(self, prefix: str, created_at: datetime) -> str:
         day = created_at.astimezone(UTC).strftime("%Y%m%d")
-        stmt = (
-            upsert(self._dialect, sn_counter)
-            .values(prefix=prefix, day=day, value=1)
-            .on_conflict_do_update(
-                index_elements=[sn_counter.c.prefix, sn_counter.c.day],
-                set_={"value": sn_counter.c.value + 1},
-            )
-            .returning(sn_counter.c.value)
-        )
-        value = (await self._conn.execute(stmt)).scalar_one()
+        params = {"prefix": prefix, "day": day, "value": 1}
+        value = (await self._conn.execute(_SN_UPSERT[self._dialect], params)).scalar_one()
         return format_sn(prefix, day, int(value))
 
     async def _append(
@@ -133,7 +162,7 @@ class SqlTicketTx:
     ) -> None:
         logs = [_log_row(log, t.id) for log in decision.logs]
         if logs:
-            await self._conn.execute(insert(flow_log), logs)
+            await self._conn.execute(_INSERT_LOGS, logs)
         await self._refresh_users(t, decision.logs, existing_users)
         events = [
             {
@@ -150,7 +179,7 @@ class SqlTicketTx:
             for e in decision.events
         ]
         if events:
-            await self._conn.execute(insert(outbox), events)
+            await self._conn.execute(_INSERT_OUTBOX, events)
 
     async def _refresh_users(
         self, t: Ticket, logs: Iterable[FlowLog], existing: dict[str, tuple[bool, bool]]
@@ -158,16 +187,7 @@ class SqlTicketTx:
         rows = user_rows(t, logs, existing)
         if not rows:
             return
-        stmt = upsert(self._dialect, ticket_user)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[ticket_user.c.ticket_id, ticket_user.c.username],
-            # worked is sticky: once someone acted on a ticket, it stays in their "worked" list
-            set_={
-                "is_current": stmt.excluded.is_current,
-                "worked": or_(ticket_user.c.worked, stmt.excluded.worked),
-            },
-        )
-        await self._conn.execute(stmt, rows)
+        await self._conn.execute(_USERS_UPSERT[self._dialect], rows)
 
 
 def _log_row(log: FlowLog, ticket_id: int) -> dict[str, Any]:
