@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,6 +16,9 @@ from api.loonflow import build as build_loonflow
 from api.openapi import add_openapi_route
 from bot.clock import SystemClock
 from bot.http import error_middleware
+from bot.wecom.callback import InboundEvent
+from bot.wecom.crypto import WeComCrypto
+from bot.wecom.routes import add_wecom_routes, log_inbound_event
 from config.apps import ApiApp
 from config.errors import ConfigError
 from config.loader import LoadedConfig, load_config
@@ -26,6 +29,7 @@ from core.service import TicketService
 from core.workflow import Workflow
 from store.db import Database
 from store.directory import SqlDirectory, replace_org
+from store.inbox import SqlInbox
 from store.migrate import upgrade_async
 from store.nonces import SqlNonceStore
 from store.queries import SqlTicketQueries
@@ -121,7 +125,14 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
-async def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Application:
+async def create_app(
+    settings: Settings,
+    runtime: Runtime | None = None,
+    *,
+    on_wecom_event: Callable[[InboundEvent], Awaitable[None]] | None = None,
+) -> web.Application:
+    """The whole service. `on_wecom_event` processes inbound WeCom messages and events (default:
+    they are logged); it is used only when the settings enable WeCom."""
     runtime = runtime or await build_runtime(settings)
     app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
     app[SETTINGS] = settings
@@ -139,6 +150,19 @@ async def create_app(settings: Settings, runtime: Runtime | None = None) -> web.
     )
     app.add_subapp("/api/v1.0", build_loonflow(api))
     add_openapi_route(app)
+    if settings.wecom_enabled:
+        add_wecom_routes(
+            app,
+            crypto=WeComCrypto(settings.wecom_token, settings.wecom_aes_key, settings.wecom_corp_id),
+            corp_id=settings.wecom_corp_id,
+            inbox=SqlInbox(runtime.db),
+            on_event=on_wecom_event or log_inbound_event,
+            clock=SystemClock(),
+            replay_window=settings.wecom_replay_window,
+        )
+        log.info(
+            "WeCom callbacks enabled", extra={"corp_id": settings.wecom_corp_id, "path": "/wecom/callback"}
+        )
 
     async def close(_: web.Application) -> None:
         await runtime.db.dispose()

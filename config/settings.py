@@ -6,6 +6,8 @@
 - ``TICKETBOT_LOG_LEVEL``: DEBUG, INFO (default), WARNING, ERROR, CRITICAL
 - ``TICKETBOT_PUBLIC_URL``: the URL platforms and people reach us under; default http://127.0.0.1:8080
 - ``TICKETBOT_SN_PREFIX``: default ticket SN prefix; default ``loonflow``
+- ``TICKETBOT_WECOM_CORP_ID`` / ``_AGENT_ID`` / ``_SECRET`` / ``_TOKEN`` / ``_AES_KEY`` / ``_API_BASE`` /
+  ``_REPLAY_WINDOW``: the WeCom self-built app; WeCom is on when corp id, token and AES key are all set
 
 `describe()` returns the same list as data (name, default, meaning) for the README and ``--help``.
 The default database is an absolute path computed from the working directory when the settings
@@ -14,6 +16,8 @@ are loaded, so a later ``chdir`` does not move the database. Empty variables cou
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from collections.abc import Mapping
@@ -29,6 +33,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SN_PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}\Z")
 _URL_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+WECOM_API_BASE = "https://qyapi.weixin.qq.com"
+WECOM_REQUIRED = ("wecom_corp_id", "wecom_token", "wecom_aes_key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +47,32 @@ class Settings:
     public_url: str = "http://127.0.0.1:8080"
     sn_prefix: str = "loonflow"
     api_strict_status: bool = False
+    wecom_corp_id: str = ""
+    wecom_agent_id: int | None = None
+    wecom_secret: str = ""
+    wecom_token: str = ""
+    wecom_aes_key: str = ""
+    wecom_api_base: str = WECOM_API_BASE
+    wecom_replay_window: int = 0
 
-    def __repr__(self) -> str:  # the database URL may carry a password
+    @property
+    def wecom_enabled(self) -> bool:
+        """WeCom callbacks are served: corp id, token and AES key are all set (load_settings refuses a
+        partial set)."""
+        return bool(self.wecom_corp_id and self.wecom_token and self.wecom_aes_key)
+
+    def __repr__(self) -> str:  # the database URL may carry a password; WeCom secrets never shown
+        def hidden(value: str) -> str:
+            return "'***'" if value else "''"
+
         return (
             f"Settings(database_url={redact_url(self.database_url)!r}, config_dir={str(self.config_dir)!r}, "
             f"host={self.host!r}, port={self.port}, log_level={self.log_level!r}, "
             f"public_url={self.public_url!r}, sn_prefix={self.sn_prefix!r}, "
-            f"api_strict_status={self.api_strict_status})"
+            f"api_strict_status={self.api_strict_status}, wecom_corp_id={self.wecom_corp_id!r}, "
+            f"wecom_agent_id={self.wecom_agent_id!r}, wecom_secret={hidden(self.wecom_secret)}, "
+            f"wecom_token={hidden(self.wecom_token)}, wecom_aes_key={hidden(self.wecom_aes_key)}, "
+            f"wecom_api_base={self.wecom_api_base!r}, wecom_replay_window={self.wecom_replay_window})"
         )
 
 
@@ -96,6 +121,25 @@ def describe() -> tuple[SettingDoc, ...]:
             "1: API failures carry 4xx HTTP statuses; 0: always HTTP 200 with code -1, as loonflow does",
         ),
         SettingDoc(
+            f"{PREFIX}WECOM_CORP_ID",
+            "(unset: WeCom off)",
+            "WeCom CorpID; WeCom callbacks are served when CORP_ID, TOKEN and AES_KEY are all set",
+        ),
+        SettingDoc(f"{PREFIX}WECOM_AGENT_ID", "(unset)", "AgentId of the WeCom self-built app (an integer)"),
+        SettingDoc(f"{PREFIX}WECOM_SECRET", "(unset)", "Secret of the WeCom self-built app (API calls)"),
+        SettingDoc(f"{PREFIX}WECOM_TOKEN", "(unset)", "the callback Token set in the WeCom admin console"),
+        SettingDoc(
+            f"{PREFIX}WECOM_AES_KEY",
+            "(unset)",
+            "the callback EncodingAESKey (43 base64 characters that decode to 32 bytes)",
+        ),
+        SettingDoc(f"{PREFIX}WECOM_API_BASE", WECOM_API_BASE, "base URL of the WeCom server API"),
+        SettingDoc(
+            f"{PREFIX}WECOM_REPLAY_WINDOW",
+            "0",
+            "seconds a callback's timestamp may be off from our clock; 0 switches the check off",
+        ),
+        SettingDoc(
             f"{PREFIX}APP_<NAME>_TOKEN",
             "(the token in apps.yaml)",
             "overrides the token of API app <NAME> (upper-cased, non-alphanumerics as _)",
@@ -129,6 +173,20 @@ def redact_url(url: str) -> str:
 _NAMES = tuple(f.name for f in fields(Settings))
 
 
+def aes_key_problem(encoding_aes_key: str) -> str:
+    """Why `encoding_aes_key` is not a usable WeCom/DingTalk EncodingAESKey, or "" if it is."""
+    expected = "expected the platform's EncodingAESKey: 43 base64 characters that decode to 32 bytes"
+    if len(encoding_aes_key) != 43:
+        return f"{len(encoding_aes_key)} characters long; {expected}"
+    try:
+        key = base64.b64decode(encoding_aes_key + "=", validate=True)
+    except (binascii.Error, ValueError):
+        return f"not base64; {expected}"
+    if len(key) != 32:
+        return f"decodes to {len(key)} bytes; {expected}"
+    return ""
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Settings from `env` (default: os.environ); keyword overrides (field names) win over the environment.
 
@@ -159,6 +217,21 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             errors.append(f"{where}: expected a string, got {type(raw).__name__}")
             return default
         return raw.strip()
+
+    def integer(name: str, default: int | None, *, minimum: int, what: str) -> int | None:
+        got = value(name)
+        if got is None:
+            return default
+        where, raw = got
+        parsed: int | None = None
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            parsed = raw
+        elif isinstance(raw, str) and raw.isdigit():
+            parsed = int(raw)
+        if parsed is None or parsed < minimum:
+            errors.append(f"{where}: '{raw}' is not {what}")
+            return default
+        return parsed
 
     database_url = text("database_url", "") or default_database_url()
     if not _URL_SCHEME_RE.match(database_url):
@@ -224,9 +297,44 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         elif flag not in ("0", "false", "no", "off"):
             errors.append(f"{where}: '{raw}' is not a boolean (use 1 or 0)")
 
+    wecom_corp_id = text("wecom_corp_id", "")
+    wecom_secret = text("wecom_secret", "")
+    wecom_token = text("wecom_token", "")
+    wecom_aes_key = text("wecom_aes_key", "")
+    if wecom_aes_key:
+        problem = aes_key_problem(wecom_aes_key)
+        if problem:
+            errors.append(f"{PREFIX}WECOM_AES_KEY: {problem}")
+    given = {"wecom_corp_id": wecom_corp_id, "wecom_token": wecom_token, "wecom_aes_key": wecom_aes_key}
+    missing = [PREFIX + name.upper() for name in WECOM_REQUIRED if not given[name]]
+    if 0 < len(missing) < len(WECOM_REQUIRED):
+        present = [PREFIX + name.upper() for name in WECOM_REQUIRED if given[name]]
+        errors.append(
+            f"WeCom is partly configured: {', '.join(present)} set but {', '.join(missing)} missing "
+            f"(set all of {', '.join(PREFIX + n.upper() for n in WECOM_REQUIRED)}, or none)"
+        )
+
+    wecom_agent_id = integer("wecom_agent_id", None, minimum=0, what="an agent id (a non-negative integer)")
+    wecom_replay_window = integer(
+        "wecom_replay_window", 0, minimum=0, what="a number of seconds (0 or more; 0 = off)"
+    )
+    wecom_api_base = text("wecom_api_base", WECOM_API_BASE).rstrip("/")
+    api_parts = urlsplit(wecom_api_base)
+    if api_parts.scheme not in ("http", "https") or not api_parts.netloc:
+        errors.append(
+            f"{PREFIX}WECOM_API_BASE: '{wecom_api_base}' is not an http(s) URL (e.g. {WECOM_API_BASE})"
+        )
+
     if errors:
         raise SettingsError(errors)
     return Settings(
+        wecom_corp_id=wecom_corp_id,
+        wecom_agent_id=wecom_agent_id,
+        wecom_secret=wecom_secret,
+        wecom_token=wecom_token,
+        wecom_aes_key=wecom_aes_key,
+        wecom_api_base=wecom_api_base,
+        wecom_replay_window=wecom_replay_window if wecom_replay_window is not None else 0,
         api_strict_status=api_strict_status,
         database_url=database_url,
         config_dir=config_dir,

@@ -193,9 +193,12 @@ class InboxRow(StoreModel, table=True):
     dedupe_key: str
     received_at: datetime = Field(sa_type=UTCDateTime)
     payload: str = Field(sa_type=Text)
-    status: str = "pending"  # pending | done | dead
-    attempts: int = 0
+    status: str = "pending"  # pending | processing | done | dead
+    attempts: int = 0  # failed processing attempts
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # set while processing
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # after a failure
+    last_error: str = Field(default="", sa_type=Text)
 
 
 # --------------------------------------------------------------------------------------------- workflows

@@ -19,10 +19,14 @@ from wechatpy.enterprise.crypto import InvalidCorpIdException, PrpCrypto
 
 
 class CallbackRefused(Exception):
-    def __init__(self, status: int, reason: str) -> None:
+    """A callback to refuse with HTTP `status`; `reason` is short and safe to answer and log;
+    `msg_id` is the platform's message id when it was known at the refusal."""
+
+    def __init__(self, status: int, reason: str, *, msg_id: str = "") -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.msg_id = msg_id
 
 
 def aes_key_bytes(encoding_aes_key: str) -> bytes:

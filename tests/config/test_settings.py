@@ -133,3 +133,105 @@ def test_describe_documents_every_setting() -> None:
     port = next(d for d in docs if d.name == "TICKETBOT_PORT")
     assert port.default == "8080"
     assert "TICKETBOT_DATABASE_URL" in format_help()
+
+
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # WeCom's sample EncodingAESKey (43 chars)
+WECOM_ENV = {
+    "TICKETBOT_WECOM_CORP_ID": "wwcorp123",
+    "TICKETBOT_WECOM_AGENT_ID": "1000002",
+    "TICKETBOT_WECOM_SECRET": "s3cret-app-secret",
+    "TICKETBOT_WECOM_TOKEN": "tok-en-123",
+    "TICKETBOT_WECOM_AES_KEY": AES_KEY,
+}
+
+
+def test_wecom_is_off_by_default() -> None:
+    s = load_settings({})
+    assert not s.wecom_enabled
+    assert (s.wecom_corp_id, s.wecom_agent_id, s.wecom_secret, s.wecom_token, s.wecom_aes_key) == (
+        "",
+        None,
+        "",
+        "",
+        "",
+    )
+    assert s.wecom_api_base == "https://qyapi.weixin.qq.com"
+    assert s.wecom_replay_window == 0
+
+
+def test_wecom_from_env() -> None:
+    s = load_settings(
+        {
+            **WECOM_ENV,
+            "TICKETBOT_WECOM_API_BASE": "http://127.0.0.1:9001/",
+            "TICKETBOT_WECOM_REPLAY_WINDOW": "300",
+        }
+    )
+    assert s.wecom_enabled
+    assert s.wecom_corp_id == "wwcorp123" and s.wecom_agent_id == 1000002
+    assert s.wecom_secret == "s3cret-app-secret" and s.wecom_token == "tok-en-123"
+    assert s.wecom_aes_key == AES_KEY
+    assert s.wecom_api_base == "http://127.0.0.1:9001"
+    assert s.wecom_replay_window == 300
+
+
+def test_wecom_secrets_never_in_repr() -> None:
+    text = repr(load_settings(WECOM_ENV))
+    for secret in ("s3cret-app-secret", "tok-en-123", AES_KEY):
+        assert secret not in text
+    assert "wwcorp123" in text and "wecom_secret='***'" in text
+
+
+def test_wecom_partial_set_names_the_missing_ones() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"TICKETBOT_WECOM_CORP_ID": "wwcorp123", "TICKETBOT_WECOM_AES_KEY": AES_KEY})
+    (error,) = info.value.errors
+    assert "TICKETBOT_WECOM_TOKEN missing" in error
+    assert "TICKETBOT_WECOM_CORP_ID, TICKETBOT_WECOM_AES_KEY set" in error
+
+
+def test_wecom_secret_and_agent_id_alone_do_not_enable_it() -> None:
+    s = load_settings({"TICKETBOT_WECOM_SECRET": "x", "TICKETBOT_WECOM_AGENT_ID": "5"})
+    assert not s.wecom_enabled
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        (AES_KEY[:-1], "TICKETBOT_WECOM_AES_KEY: 42 characters long; expected the platform's EncodingAESKey"),
+        (AES_KEY[:-1] + "!", "TICKETBOT_WECOM_AES_KEY: not base64; expected"),
+        ("=" * 43, "TICKETBOT_WECOM_AES_KEY: not base64; expected"),
+    ],
+)
+def test_wecom_aes_key_is_validated(key: str, expected: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({**WECOM_ENV, "TICKETBOT_WECOM_AES_KEY": key})
+    assert any(e.startswith(expected) for e in info.value.errors), info.value.errors
+    assert all(key not in e for e in info.value.errors)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"TICKETBOT_WECOM_AGENT_ID": "app"}, "TICKETBOT_WECOM_AGENT_ID: 'app' is not an agent id"),
+        ({"TICKETBOT_WECOM_REPLAY_WINDOW": "-5"}, "TICKETBOT_WECOM_REPLAY_WINDOW: '-5' is not a number"),
+        ({"TICKETBOT_WECOM_API_BASE": "qyapi.weixin.qq.com"}, "TICKETBOT_WECOM_API_BASE: 'qyapi"),
+    ],
+)
+def test_wecom_bad_values(env: dict[str, str], expected: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({**WECOM_ENV, **env})
+    assert any(e.startswith(expected) for e in info.value.errors), info.value.errors
+
+
+def test_describe_documents_wecom() -> None:
+    names = {d.name for d in describe()}
+    assert {
+        "TICKETBOT_WECOM_CORP_ID",
+        "TICKETBOT_WECOM_AGENT_ID",
+        "TICKETBOT_WECOM_SECRET",
+        "TICKETBOT_WECOM_TOKEN",
+        "TICKETBOT_WECOM_AES_KEY",
+        "TICKETBOT_WECOM_API_BASE",
+        "TICKETBOT_WECOM_REPLAY_WINDOW",
+    } <= names
