@@ -11,7 +11,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from sqlalchemy import ColumnElement, and_, false, func, select, true
+from sqlalchemy import ColumnElement, FromClause, and_, false, func, select, true
 
 from core.ticket import FlowLog, Ticket
 from store.db import Database
@@ -82,16 +82,21 @@ async def list_tickets(
         raise StoreError(f"page must be >= 1 and per_page within 1..{MAX_PER_PAGE}")
     c = ticket.c
     where: list[ColumnElement[bool]] = [c.is_deleted.is_(False)]
+    source: FromClause = ticket
     if category == "owner":
         where.append(c.creator == username)
     elif category != "all":
+        # the person's ticket ids first (a materialised CTE, one ticket_user row per ticket and
+        # person), then their tickets: a top-N over their own rows, instead of the planner
+        # walking every ticket by date hoping to meet theirs
         tu = ticket_user.c
-        involved = select(tu.ticket_id).where(tu.username == username)
+        mine_q = select(tu.ticket_id).where(tu.username == username)
         if category == "duty":
-            involved = involved.where(tu.is_current == true())
+            mine_q = mine_q.where(tu.is_current == true())
         elif category == "worked":
-            involved = involved.where(tu.worked == true())
-        where.append(c.id.in_(involved))
+            mine_q = mine_q.where(tu.worked == true())
+        mine = mine_q.cte("mine").prefix_with("MATERIALIZED")
+        source = ticket.join(mine, mine.c.ticket_id == c.id)
     if sn_prefix:
         where.append(_prefix(c.sn, sn_prefix, db.dialect))
     if title:
@@ -115,11 +120,16 @@ async def list_tickets(
 
     order = (c.created_at.desc(), c.id.desc()) if reverse else (c.created_at.asc(), c.id.asc())
     async with db.read() as conn:
-        total = int((await conn.execute(select(func.count()).select_from(ticket).where(*where))).scalar_one())
+        total = int((await conn.execute(select(func.count()).select_from(source).where(*where))).scalar_one())
         if total == 0 or (page - 1) * per_page >= total:
             return [], total
         result = await conn.execute(
-            select(ticket).where(*where).order_by(*order).limit(per_page).offset((page - 1) * per_page)
+            select(ticket)
+            .select_from(source)
+            .where(*where)
+            .order_by(*order)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
         )
         return [ticket_from_row(r) for r in result.mappings()], total
 
