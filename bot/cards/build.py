@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
@@ -302,18 +303,10 @@ def urge_card(
     tz: tzinfo = CHINA_TZ,
 ) -> Card:
     """催办: the pending card again, with "{urger} 催办了此工单" as its subtitle."""
-    return Card(
-        kind=CardKind.URGE,
-        title=title(ticket, workflow),
-        subtitle=f"{alias(org, urger)} 催办了此工单",
-        rows=_rows(ticket, workflow, org, tz),
-        buttons=card_buttons(ticket, actions, default_nonce(ticket) if nonce is None else nonce),
-        link_url=link_url,
-        source=source,
-        ticket_id=ticket.id,
-        state_id=ticket.state_id,
-        version=ticket.version,
+    pending = pending_card(
+        ticket, workflow, org, viewer, actions, link_url=link_url, now=now, nonce=nonce, source=source, tz=tz
     )
+    return replace(pending, kind=CardKind.URGE, subtitle=f"{alias(org, urger)} 催办了此工单")
 
 
 def cc_card(
