@@ -1,4 +1,4 @@
-"""The `ticketbot` command line: serve, check, migrate."""
+"""The `ticketbot` command line: serve, check, migrate, org sync."""
 
 from __future__ import annotations
 
@@ -44,6 +44,27 @@ def _parser() -> argparse.ArgumentParser:
         description="Apply every pending Alembic migration to the database.",
     )
     migrate.add_argument("--database-url", help="SQLAlchemy async URL (TICKETBOT_DATABASE_URL)")
+    org = sub.add_parser(
+        "org",
+        help="the organisation directory (sync from WeCom)",
+        description="Manage the organisation directory. config/org.yaml (source 'config') is the "
+        "offline demo directory and is published by `serve`; `org sync` adds another source.",
+    )
+    org_sub = org.add_subparsers(dest="org_command", metavar="ORG_COMMAND")
+    sync = org_sub.add_parser(
+        "sync",
+        help="fetch departments and members from WeCom and publish them",
+        description="Fetch the departments and members the WeCom app can see and publish them as "
+        "source 'wecom' (the database is migrated first). Members who left WeCom are deactivated, "
+        "never deleted; users from config/org.yaml (source 'config') are untouched. Needs "
+        "TICKETBOT_WECOM_CORP_ID and TICKETBOT_WECOM_SECRET (and TICKETBOT_WECOM_API_BASE to use "
+        "another endpoint, e.g. the emulator).",
+    )
+    sync.add_argument(
+        "--from", dest="source", required=True, choices=["wecom"], help="where the directory comes from"
+    )
+    sync.add_argument("--dry-run", action="store_true", help="fetch and compare, write nothing")
+    sync.add_argument("--database-url", help="SQLAlchemy async URL (TICKETBOT_DATABASE_URL)")
     return p
 
 
@@ -74,6 +95,27 @@ def _migrate(args: argparse.Namespace) -> int:
     print(
         f"database {redact_url(settings.database_url)} is at revision {current_revision(settings.database_url)}"
     )
+    return 0
+
+
+def _org(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.wecom.client import WeComError
+    from bot.wecom.org_sync import OrgSyncError, format_report, run_org_sync
+
+    if args.org_command is None:
+        _parser().parse_args(["org", "--help"])
+        return 2
+    settings = _settings(args)
+    try:
+        report, note = asyncio.run(run_org_sync(settings, dry_run=args.dry_run))
+    except (WeComError, OrgSyncError) as exc:
+        print(f"ticketbot: org sync from {args.source} failed: {exc}", file=sys.stderr)
+        return 1
+    if note:
+        print(f"note: {note}")
+    print(format_report(report))
     return 0
 
 
@@ -112,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     setup_logging(settings_level)
     try:
-        return {"serve": _serve, "check": _check, "migrate": _migrate}[args.command](args)
+        return {"serve": _serve, "check": _check, "migrate": _migrate, "org": _org}[args.command](args)
     except ConfigError as exc:
         print(f"ticketbot: configuration is not valid:\n{exc}", file=sys.stderr)
         return 2

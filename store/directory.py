@@ -76,6 +76,27 @@ async def load_org(db: Database) -> Org:
     return Org.build(users, departments, roles)
 
 
+@dataclass(frozen=True, slots=True)
+class Owners:
+    """Which source owns each user and department row."""
+
+    users: dict[str, str]
+    departments: dict[int, str]
+
+
+async def load_owners(db: Database) -> Owners:
+    """username -> source and department id -> source, for every row (a sync checks collisions)."""
+    async with db.read() as conn:
+        users = {
+            r.username: r.source for r in await conn.execute(select(org_user.c.username, org_user.c.source))
+        }
+        departments = {
+            int(r.id): r.source
+            for r in await conn.execute(select(org_department.c.id, org_department.c.source))
+        }
+    return Owners(users, departments)
+
+
 class SqlDirectory:
     """core.ports.Directory over the org_* tables, cached in memory until `invalidate()`."""
 
