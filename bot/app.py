@@ -9,15 +9,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from api.context import ApiContext
 from api.loonflow import build as build_loonflow
 from api.openapi import add_openapi_route
 from bot.clock import SystemClock
+from bot.handlers.conversation import Conversation
 from bot.http import error_middleware
 from bot.wecom.callback import InboundEvent
+from bot.wecom.client import WeComClient
 from bot.wecom.crypto import WeComCrypto
+from bot.wecom.processing import make_wecom_processor
 from bot.wecom.routes import add_wecom_routes, log_inbound_event
 from config.apps import ApiApp
 from config.errors import ConfigError
@@ -150,13 +154,32 @@ async def create_app(
     )
     app.add_subapp("/api/v1.0", build_loonflow(api))
     add_openapi_route(app)
+    cleanups: list[Callable[[], Awaitable[None]]] = []
     if settings.wecom_enabled:
+        on_event = on_wecom_event
+        if on_event is None and settings.wecom_secret and settings.wecom_agent_id is not None:
+            session = aiohttp.ClientSession()
+            cleanups.append(session.close)
+            client = WeComClient(
+                session,
+                api_base=settings.wecom_api_base,
+                corp_id=settings.wecom_corp_id,
+                corp_secret=settings.wecom_secret,
+                agent_id=settings.wecom_agent_id,
+                clock=SystemClock(),
+            )
+            conversation = Conversation(
+                runtime.service, api.queries, runtime.catalog, runtime.directory, settings.public_url
+            )
+            on_event = make_wecom_processor(conversation, client, runtime.directory)
+        elif on_event is None:
+            log.warning("WeCom secret or agent id not set: inbound messages are logged, not answered")
         add_wecom_routes(
             app,
             crypto=WeComCrypto(settings.wecom_token, settings.wecom_aes_key, settings.wecom_corp_id),
             corp_id=settings.wecom_corp_id,
             inbox=SqlInbox(runtime.db),
-            on_event=on_wecom_event or log_inbound_event,
+            on_event=on_event or log_inbound_event,
             clock=SystemClock(),
             replay_window=settings.wecom_replay_window,
         )
@@ -165,6 +188,8 @@ async def create_app(
         )
 
     async def close(_: web.Application) -> None:
+        for cleanup in cleanups:
+            await cleanup()
         await runtime.db.dispose()
 
     app.on_cleanup.append(close)
