@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from api.errors import ApiError
 from config.apps import ApiApp
 from core.ports import Clock, Directory, NonceStore, TicketQueries, WorkflowCatalog
 from core.service import TicketService
@@ -39,6 +40,14 @@ class Caller:
     def may_use(self, workflow_id: int) -> bool:
         ids = self.app.workflow_ids
         return ids is None or workflow_id in ids
+
+    def refusal(self, workflow_id: int) -> str:
+        return f"app '{self.app.name}' may not use workflow {workflow_id}"
+
+    def require(self, workflow_id: int) -> None:
+        """Refuse (403) a workflow the calling app may not use."""
+        if not self.may_use(workflow_id):
+            raise ApiError(self.refusal(workflow_id), 403)
 
 
 CALLER = web.RequestKey("caller", Caller)  # set by the auth middleware

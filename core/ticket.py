@@ -39,7 +39,6 @@ class InterveneType(IntEnum):
     HOOK = 9
     RETREAT = 10
     UPDATE_FIELDS = 11  # ticketbot extension: field edits are logged too
-    CREATE = 12  # ticketbot extension is NOT used on the wire: create logs as TRANSITION (0)
 
 
 def _frozen(m: Mapping[str, Any] | None = None) -> Mapping[str, Any]:

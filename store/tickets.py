@@ -132,7 +132,7 @@ class SqlTicketTx:
         result = await self._conn.execute(_INSERT_TICKET, values)
         ticket_id = int(result.scalar_one())
         stored = dataclasses.replace(t, id=ticket_id, sn=sn, version=1)
-        await self._append(stored, decision, existing_users={})
+        await self._append(stored, decision)
         return stored
 
     async def update(self, decision: Decision, expected_version: int) -> bool:
@@ -146,7 +146,7 @@ class SqlTicketTx:
         result = await self._conn.execute(_UPDATE_TICKET, values)
         if result.rowcount != 1:
             return False
-        await self._append(t, decision, existing_users={})
+        await self._append(t, decision)
         return True
 
     # ----------------------------------------------------------------------------------- helpers
@@ -157,13 +157,11 @@ class SqlTicketTx:
         value = (await self._conn.execute(_SN_UPSERT[self._dialect], params)).scalar_one()
         return format_sn(prefix, day, int(value))
 
-    async def _append(
-        self, t: Ticket, decision: Decision, existing_users: dict[str, tuple[bool, bool]]
-    ) -> None:
+    async def _append(self, t: Ticket, decision: Decision) -> None:
         logs = [_log_row(log, t.id) for log in decision.logs]
         if logs:
             await self._conn.execute(_INSERT_LOGS, logs)
-        await self._refresh_users(t, decision.logs, existing_users)
+        await self._refresh_users(t, decision.logs)
         events = [
             {
                 "ticket_id": t.id,
@@ -181,13 +179,8 @@ class SqlTicketTx:
         if events:
             await self._conn.execute(_INSERT_OUTBOX, events)
 
-    async def _refresh_users(
-        self, t: Ticket, logs: Iterable[FlowLog], existing: dict[str, tuple[bool, bool]]
-    ) -> None:
-        rows = user_rows(t, logs, existing)
-        if not rows:
-            return
-        await self._conn.execute(_USERS_UPSERT[self._dialect], rows)
+    async def _refresh_users(self, t: Ticket, logs: Iterable[FlowLog]) -> None:
+        await self._conn.execute(_USERS_UPSERT[self._dialect], user_rows(t, logs))
 
 
 def _log_row(log: FlowLog, ticket_id: int) -> dict[str, Any]:
@@ -196,25 +189,18 @@ def _log_row(log: FlowLog, ticket_id: int) -> dict[str, Any]:
     return log_values(log, ticket_id)
 
 
-def user_rows(
-    t: Ticket, logs: Iterable[FlowLog], existing: dict[str, tuple[bool, bool]]
-) -> list[dict[str, Any]]:
-    """The ticket_user rows that change: one per person involved (creator, relation, current
-    handlers, anyone who acted, anyone already listed). `is_current` = may act now (the ticket's
-    `handlers`: add-node target while consulting, participants who have not voted, nobody once
-    ended); `worked` = ever appeared as a non-system actor in the flow log (sticky)."""
+def user_rows(t: Ticket, logs: Iterable[FlowLog]) -> list[dict[str, Any]]:
+    """The ticket_user rows to upsert: one per person involved (creator, relation, current
+    handlers, anyone who acted now). `is_current` = may act now (the ticket's `handlers`: add-node
+    target while consulting, participants who have not voted, nobody once ended); `worked` = acted
+    in these logs (the upsert ORs it with the stored value, so it is sticky)."""
     handlers = set(t.handlers)
     actors = {log.actor for log in logs if log.actor and log.actor != SYSTEM_USER}
-    names = {t.creator, *t.relation, *handlers, *actors, *existing}
-    names.discard("")
-    names.discard(SYSTEM_USER)
-    rows: list[dict[str, Any]] = []
-    for name in sorted(names):
-        before = existing.get(name)
-        now = (name in handlers, name in actors or (before is not None and before[1]))
-        if before != now:
-            rows.append({"ticket_id": t.id, "username": name, "is_current": now[0], "worked": now[1]})
-    return rows
+    names = {t.creator, *t.relation, *handlers, *actors} - {"", SYSTEM_USER}
+    return [
+        {"ticket_id": t.id, "username": name, "is_current": name in handlers, "worked": name in actors}
+        for name in sorted(names)
+    ]
 
 
 class SqlTicketStore:

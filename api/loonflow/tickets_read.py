@@ -163,11 +163,6 @@ def workflow_of(ctx: ApiContext, ticket: Ticket) -> Workflow | None:
     return ctx.catalog.get(ticket.workflow_id, ticket.workflow_version) or ctx.catalog.get(ticket.workflow_id)
 
 
-def _app_allows(who: Caller, wf: Workflow) -> bool:
-    """Whether the calling app may use `wf` (apps.yaml `workflows`), as the write routes decide."""
-    return who.may_use(wf.id)
-
-
 async def _visible_ticket(request: web.Request) -> tuple[ApiContext, Caller, Ticket, Workflow, Org]:
     """The ticket of the path, refused unless it exists, the app may use its workflow and the user
     may see it."""
@@ -182,8 +177,7 @@ async def _visible_ticket(request: web.Request) -> tuple[ApiContext, Caller, Tic
     wf = workflow_of(ctx, ticket)
     if wf is None:
         raise ApiError(f"the workflow {ticket.workflow_id} of ticket {ticket_id} is not configured", 404)
-    if not _app_allows(who, wf):
-        raise ApiError(f"app '{who.app.name}' may not use workflow {wf.id}", 403)
+    who.require(wf.id)
     org = await ctx.directory.org()
     if not can_view(ticket, wf, org, who.username):
         raise ApiError(f"you have no permission to view ticket {ticket_id}", 403)
@@ -273,7 +267,7 @@ async def list_tickets(request: web.Request) -> web.Response:
     }
 
     org = await ctx.directory.org()
-    usable = [wf for wf in ctx.catalog.all() if _app_allows(who, wf) and (wanted is None or wf.id in wanted)]
+    usable = [wf for wf in ctx.catalog.all() if who.may_use(wf.id) and (wanted is None or wf.id in wanted)]
     usable_ids = [wf.id for wf in usable]
     if category == "all":
         whole = [wf.id for wf in usable if sees_whole_workflow(wf, org, who.username)]
@@ -311,7 +305,7 @@ async def ticket_states(request: web.Request) -> web.Response:
     if ids is None:
         raise ApiError("'ticket_ids' is required: comma-separated ticket ids such as \"1,2,3\"")
     org = await ctx.directory.org()
-    usable = [wf.id for wf in ctx.catalog.all() if _app_allows(who, wf)]
+    usable = [wf.id for wf in ctx.catalog.all() if who.may_use(wf.id)]
     unique = sorted(set(ids))
     tickets, _ = await ctx.queries.list_tickets(
         username=who.username, category="all", ticket_ids=unique, workflow_ids=usable, per_page=len(unique)
@@ -319,7 +313,7 @@ async def ticket_states(request: web.Request) -> web.Response:
     out: dict[str, Any] = {}
     for t in tickets:
         wf = workflow_of(ctx, t)
-        if wf is not None and _app_allows(who, wf) and can_view(t, wf, org, who.username):
+        if wf is not None and who.may_use(wf.id) and can_view(t, wf, org, who.username):
             out[str(t.id)] = views.ticket_state(t, wf)
     return ok(out)
 

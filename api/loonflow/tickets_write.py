@@ -226,11 +226,6 @@ def _ticket_id(request: web.Request) -> int:
     return int(digits)
 
 
-def _check_app(who: Caller, workflow_id: int) -> None:
-    if not who.may_use(workflow_id):
-        raise ApiError(f"app '{who.app.name}' may not use workflow {workflow_id}", 403)
-
-
 async def _usable_ticket(
     request: web.Request, who: Caller, ticket_id: int, *, what: str = "ticket", view: bool = True
 ) -> tuple[Ticket, Workflow | None, Org]:
@@ -240,7 +235,7 @@ async def _usable_ticket(
     found = await ctx.queries.get_ticket(ticket_id)
     if found is None or found.is_deleted:
         raise ApiError(f"{what} {ticket_id} does not exist", 404)
-    _check_app(who, found.workflow_id)
+    who.require(found.workflow_id)
     wf = ctx.catalog.get(found.workflow_id, found.workflow_version) or ctx.catalog.get(found.workflow_id)
     org = await ctx.directory.org()
     if view and wf is not None and not can_view(found, wf, org, who.username):
@@ -271,9 +266,7 @@ async def _execute(
         if found.is_deleted:
             return Rejected(Reason.NOT_FOUND, f"ticket {ticket_id} does not exist")
         if not who.may_use(found.workflow_id):
-            return Rejected(
-                Reason.NO_PERMISSION, f"app '{who.app.name}' may not use workflow {found.workflow_id}"
-            )
+            return Rejected(Reason.NO_PERMISSION, who.refusal(found.workflow_id))
         if view and not can_view(found, wf, org, who.username):
             return Rejected(Reason.NO_PERMISSION, f"you have no permission to view ticket {ticket_id}")
         return None
@@ -304,7 +297,7 @@ async def create_ticket(request: web.Request) -> web.Response:
     ctx = context(request)
     if ctx.catalog.get(workflow_id) is None:
         raise ApiError(f"workflow {workflow_id} does not exist", 404)
-    _check_app(who, workflow_id)
+    who.require(workflow_id)
     if parent_ticket_id:
         await _check_parent(request, who, parent_ticket_id)
     cmd = Create(

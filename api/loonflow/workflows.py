@@ -90,13 +90,8 @@ def _workflow(request: web.Request, who: Caller) -> Workflow:
     wf = context(request).catalog.get(workflow_id)
     if wf is None:
         raise ApiError(f"workflow {workflow_id} does not exist", 404)
-    _check_app(who, wf.id)
+    who.require(wf.id)
     return wf
-
-
-def _check_app(who: Caller, workflow_id: int) -> None:
-    if not who.may_use(workflow_id):
-        raise ApiError(f"app '{who.app.name}' may not use workflow {workflow_id}", 403)
 
 
 def _page(request: web.Request, items: Sequence[T], render: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
@@ -328,7 +323,7 @@ async def get_state(request: web.Request) -> web.Response:
     for wf in ctx.catalog.all():
         found = wf.state(state_id)
         if found is not None:
-            _check_app(who, wf.id)
+            who.require(wf.id)
             return ok(state_dict(found, wf, await ctx.directory.org(), ctx.clock.now()))
     raise ApiError(f"state {state_id} does not exist", 404)
 

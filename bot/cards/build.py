@@ -52,7 +52,6 @@ _VERBS = {
     InterveneType.HOOK: "已自动处理",
     InterveneType.RETREAT: "已撤回",
     InterveneType.UPDATE_FIELDS: "已修改字段",
-    InterveneType.CREATE: "已提交",
 }
 _ATTRIBUTE_VERBS = {int(Attribute.AGREE): "已同意", int(Attribute.REJECT): "已拒绝"}
 _ENDED_TEXT = {
