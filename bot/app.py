@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -16,29 +17,26 @@ from api.context import ApiContext
 from api.loonflow import build as build_loonflow
 from api.openapi import add_openapi_route
 from bot.clock import SystemClock
-from bot.handlers.conversation import Conversation
 from bot.http import error_middleware
-from bot.wecom.callback import InboundEvent
-from bot.wecom.client import WeComClient
-from bot.wecom.crypto import WeComCrypto
-from bot.wecom.processing import make_wecom_processor
-from bot.wecom.routes import add_wecom_routes, log_inbound_event
 from config.apps import ApiApp
 from config.errors import ConfigError
 from config.loader import LoadedConfig, load_config
 from config.settings import Settings, redact_url
 from config.workflows import load_workflow_source
 from core.catalog import Catalog
+from core.ports import TicketQueries
 from core.service import TicketService
 from core.workflow import Workflow
 from store.db import Database
 from store.directory import SqlDirectory, replace_org
-from store.inbox import SqlInbox
 from store.migrate import upgrade_async
 from store.nonces import SqlNonceStore
 from store.queries import SqlTicketQueries
 from store.tickets import SqlTicketStore
 from store.workflows import load_versions, record_versions
+
+if TYPE_CHECKING:
+    from bot.wecom.callback import InboundEvent
 
 log = logging.getLogger("ticketbot.app")
 
@@ -129,6 +127,54 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
+def _wire_wecom(
+    app: web.Application,
+    settings: Settings,
+    runtime: Runtime,
+    queries: TicketQueries,
+    on_wecom_event: Callable[[InboundEvent], Awaitable[None]] | None,
+) -> list[Callable[[], Awaitable[None]]]:
+    """The WeCom callback, inbox and chat, imported only when WeCom is enabled (wechatpy and its
+    dependencies cost ~10 MB that a deployment without WeCom need not carry)."""
+    from bot.handlers.conversation import Conversation
+    from bot.wecom.client import WeComClient
+    from bot.wecom.crypto import WeComCrypto
+    from bot.wecom.processing import make_wecom_processor
+    from bot.wecom.routes import add_wecom_routes, log_inbound_event
+    from store.inbox import SqlInbox
+
+    cleanups: list[Callable[[], Awaitable[None]]] = []
+    on_event = on_wecom_event
+    if on_event is None and settings.wecom_secret and settings.wecom_agent_id is not None:
+        session = aiohttp.ClientSession()
+        cleanups.append(session.close)
+        client = WeComClient(
+            session,
+            api_base=settings.wecom_api_base,
+            corp_id=settings.wecom_corp_id,
+            corp_secret=settings.wecom_secret,
+            agent_id=settings.wecom_agent_id,
+            clock=SystemClock(),
+        )
+        conversation = Conversation(
+            runtime.service, queries, runtime.catalog, runtime.directory, settings.public_url
+        )
+        on_event = make_wecom_processor(conversation, client, runtime.directory)
+    elif on_event is None:
+        log.warning("WeCom secret or agent id not set: inbound messages are logged, not answered")
+    add_wecom_routes(
+        app,
+        crypto=WeComCrypto(settings.wecom_token, settings.wecom_aes_key, settings.wecom_corp_id),
+        corp_id=settings.wecom_corp_id,
+        inbox=SqlInbox(runtime.db),
+        on_event=on_event or log_inbound_event,
+        clock=SystemClock(),
+        replay_window=settings.wecom_replay_window,
+    )
+    log.info("WeCom callbacks enabled", extra={"corp_id": settings.wecom_corp_id, "path": "/wecom/callback"})
+    return cleanups
+
+
 async def create_app(
     settings: Settings,
     runtime: Runtime | None = None,
@@ -156,36 +202,7 @@ async def create_app(
     add_openapi_route(app)
     cleanups: list[Callable[[], Awaitable[None]]] = []
     if settings.wecom_enabled:
-        on_event = on_wecom_event
-        if on_event is None and settings.wecom_secret and settings.wecom_agent_id is not None:
-            session = aiohttp.ClientSession()
-            cleanups.append(session.close)
-            client = WeComClient(
-                session,
-                api_base=settings.wecom_api_base,
-                corp_id=settings.wecom_corp_id,
-                corp_secret=settings.wecom_secret,
-                agent_id=settings.wecom_agent_id,
-                clock=SystemClock(),
-            )
-            conversation = Conversation(
-                runtime.service, api.queries, runtime.catalog, runtime.directory, settings.public_url
-            )
-            on_event = make_wecom_processor(conversation, client, runtime.directory)
-        elif on_event is None:
-            log.warning("WeCom secret or agent id not set: inbound messages are logged, not answered")
-        add_wecom_routes(
-            app,
-            crypto=WeComCrypto(settings.wecom_token, settings.wecom_aes_key, settings.wecom_corp_id),
-            corp_id=settings.wecom_corp_id,
-            inbox=SqlInbox(runtime.db),
-            on_event=on_event or log_inbound_event,
-            clock=SystemClock(),
-            replay_window=settings.wecom_replay_window,
-        )
-        log.info(
-            "WeCom callbacks enabled", extra={"corp_id": settings.wecom_corp_id, "path": "/wecom/callback"}
-        )
+        cleanups.extend(_wire_wecom(app, settings, runtime, api.queries, on_wecom_event))
 
     async def close(_: web.Application) -> None:
         for cleanup in cleanups:
