@@ -23,6 +23,7 @@ class Create:
     suggestion: str = ""
     parent_ticket_id: int = 0
     parent_ticket_state_id: int = 0
+    cc: tuple[str, ...] = ()  # 抄送: people the creator adds; they are told, read-only
 
 
 @dataclass(frozen=True, slots=True)

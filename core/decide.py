@@ -37,7 +37,15 @@ from core.commands import (
 )
 from core.decision import Context, Decision, NeedsLookup, Outcome
 from core.errors import Reason, Rejected
-from core.events import CommentAdded, FieldsUpdated, TicketCreated, TicketDeleted, VoteRecorded
+from core.events import (
+    CcNotified,
+    CommentAdded,
+    Event,
+    FieldsUpdated,
+    TicketCreated,
+    TicketDeleted,
+    VoteRecorded,
+)
 from core.form import apply_fields
 from core.history import entry
 from core.interventions import accept, add_node, add_node_end, close, deliver, force_state, retreat
@@ -101,6 +109,10 @@ def _create(wf: Workflow, cmd: Create, ctx: Context) -> Outcome:
         )
     if bool(cmd.parent_ticket_id) != bool(cmd.parent_ticket_state_id):
         return Rejected(Reason.INVALID, "parent_ticket_id and parent_ticket_state_id go together")
+    cc = tuple(dict.fromkeys(u for u in cmd.cc if u != cmd.actor))
+    unknown = [u for u in cc if not ctx.org.active(u)]
+    if unknown:
+        return Rejected(Reason.UNKNOWN_USER, f"cc: no active user {', '.join(repr(u) for u in unknown)}")
     defaults = {f.key: copy.deepcopy(f.default) for f in wf.fields if f.default is not None}
     draft = Ticket(
         id=0,
@@ -116,7 +128,8 @@ def _create(wf: Workflow, cmd: Create, ctx: Context) -> Outcome:
         created_at=ctx.now,
         updated_at=ctx.now,
         fields=defaults,
-        relation=frozenset({cmd.actor}),
+        relation=frozenset({cmd.actor, *cc}),
+        cc=frozenset(cc),
         parent_ticket_id=cmd.parent_ticket_id,
         parent_ticket_state_id=cmd.parent_ticket_state_id,
         state_entered_at=ctx.now,
@@ -133,7 +146,10 @@ def _create(wf: Workflow, cmd: Create, ctx: Context) -> Outcome:
     log = entry(
         filled, start.id, cmd.actor, InterveneType.TRANSITION, ctx, suggestion=cmd.suggestion, transition=t
     )
-    return move(filled, wf, t, ctx, cmd.actor, (log,), (TicketCreated(cmd.actor, wf.id),))
+    created: tuple[Event, ...] = (TicketCreated(cmd.actor, wf.id),)
+    if cc:
+        created += (CcNotified(cc, start.id),)
+    return move(filled, wf, t, ctx, cmd.actor, (log,), created)
 
 
 def _handle(ticket: Ticket, wf: Workflow, state: State, cmd: Handle, ctx: Context) -> Outcome:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -93,3 +94,23 @@ class NonceStore(Protocol):
     """Remembers API request nonces for the replay window; `add` is False for a nonce seen before."""
 
     async def add(self, app: str, nonce: str, expires_at: datetime) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UrgeOutcome:
+    """What came of an urge (催办). `reason` when not `ok`: "not_found" (or not visible to the
+    urger), "ended", "no_handlers", "unreachable" (no handler can be reached on a chat platform),
+    "too_soon" (this ticket was urged a moment ago), "too_many" (the urger's hourly budget is
+    spent). `retry_after` seconds go with the last two."""
+
+    ok: bool
+    reason: str = ""
+    message: str = ""
+    reached: tuple[str, ...] = ()
+    retry_after: int = 0
+
+
+class Urger(Protocol):
+    """Sends an urge card to a ticket's current handlers, throttled per ticket and per urger."""
+
+    async def urge(self, ticket_id: int, actor: str, note: str = "") -> UrgeOutcome: ...

@@ -279,6 +279,76 @@ org_department = table_of(OrgDepartmentRow)
 org_role = table_of(OrgRoleRow)
 
 
+# --------------------------------------------------------------------------------------------- chat
+
+
+class DeliveryRow(StoreModel, table=True):
+    """One message the service sends to one person on one chat platform, and what became of it.
+
+    A card is planned (`status` pending), sent (`sent`, with the platform's message id, task id and
+    single-use `response_code`), maybe cancelled before it went out (`cancelled`) or given up
+    (`dead`). A card with buttons stays `live` until it is closed: `close_due_at` set means "turn it
+    into a result card" (with `close_note`, e.g. "已同意 · 王强"); `closed_at` says it was done."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        Index("ix_delivery_status_due_at", "status", "due_at"),
+        Index("ix_delivery_close_due_at", "close_due_at"),
+        Index("ix_delivery_ticket_id_id", "ticket_id", "id"),
+        Index("ix_delivery_actor_kind_created_at", "actor", "kind", "created_at"),
+        Index("uq_delivery_platform_task_id", "platform", "task_id", unique=True),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=IdType)
+    platform: str
+    ticket_id: int = Field(sa_type=IdType)
+    recipient: str  # directory username
+    address: str  # the recipient's id on the platform (WeCom userid, DingTalk userId)
+    kind: str  # pending | urge | cc | notice
+    actor: str = ""  # who caused it: the urger, the decider
+    note: str = Field(default="", sa_type=Text)  # the result text of a notice
+    dedupe_key: str = Field(unique=True)
+    status: str = "pending"  # pending | sent | cancelled | dead
+    attempts: int = 0
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    last_error: str = Field(default="", sa_type=Text)
+    task_id: str | None = None
+    msg_id: str = ""
+    state_id: int = 0  # the ticket state the card was made for
+    version: int = 0  # the ticket version the card shows
+    actions: str = ""  # the card's buttons as "kind:transition_id" joined by ","
+    live: bool = False  # has buttons that may still be clicked
+    response_code: str = Field(default="", sa_type=Text)  # single use; "" once used
+    code_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    close_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    close_note: str = Field(default="", sa_type=Text)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ChatDraftRow(StoreModel, table=True):
+    """A ticket being filled in step by step in a chat: one per (platform, person)."""
+
+    __tablename__ = "chat_draft"
+    __table_args__ = (Index("ix_chat_draft_expires_at", "expires_at"),)
+
+    platform: str = Field(primary_key=True)
+    username: str = Field(primary_key=True)
+    workflow_id: int
+    fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    asking: str = ""  # the field key the last bot message asked for
+    lang: str = "zh"
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+delivery = table_of(DeliveryRow)
+chat_draft = table_of(ChatDraftRow)
+
+
 # --------------------------------------------------------------------------------------------- api
 
 

@@ -1,0 +1,1 @@
+"""Chat notifications: domain events -> deliveries (cards, card updates, notices) -> platforms."""
