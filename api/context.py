@@ -9,7 +9,7 @@ from aiohttp import web
 
 from api.errors import ApiError
 from config.apps import ApiApp
-from core.ports import Clock, Directory, NonceStore, TicketQueries, WorkflowCatalog
+from core.ports import Clock, Directory, NonceStore, TicketQueries, Urger, WorkflowCatalog
 from core.service import TicketService
 
 
@@ -25,6 +25,7 @@ class ApiContext:
     strict_status: bool = False  # answer 4xx statuses instead of loonflow's always-200
     auth_window_seconds: int = 120
     max_body_bytes: int = 1024 * 1024
+    urger: Urger | None = None  # 催办 over the chat platforms; None: no platform can be reached
 
 
 API_CONTEXT = web.AppKey("api_context", ApiContext)

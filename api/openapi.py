@@ -455,7 +455,7 @@ def _envelope(data: Schema) -> Schema:
     }
 
 
-def _responses(data: Schema, description: str) -> dict[str, Any]:
+def _responses(data: Schema, description: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
     failure = {"application/json": {"schema": ref("Failure")}}
     out: dict[str, Any] = {
         "200": {
@@ -464,7 +464,7 @@ def _responses(data: Schema, description: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"oneOf": [_envelope(data), ref("Failure")]}}},
         }
     }
-    for status, text in STRICT_STATUSES.items():
+    for status, text in {**STRICT_STATUSES, **(extra or {})}.items():
         out[status] = {"description": text, "content": failure}
     return out
 
@@ -550,12 +550,13 @@ def operation(
     parameters: list[Schema] | None = None,
     request_body: Schema | None = None,
     description: str = "",
+    extra_statuses: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "operationId": op_id,
         "summary": summary,
         "tags": [tag],
-        "responses": _responses(ref_if_named(data), data_description),
+        "responses": _responses(ref_if_named(data), data_description, extra_statuses),
     }
     if description:
         out["description"] = description
@@ -903,6 +904,23 @@ def _ticket_paths() -> dict[str, dict[str, Any]]:
                 "{}",
                 parameters=[TICKET_ID],
                 request_body=body({"suggestion": SUGGESTION}, required=[]),
+            )
+        },
+        f"{ti}/urge": {
+            "post": operation(
+                "urgeTicket",
+                "Urge the current handlers (催办; a ticketbot extension)",
+                obj({"urged": {"type": "array", "items": STR}}),
+                "the usernames who were sent an urge card",
+                parameters=[TICKET_ID],
+                request_body=body({"suggestion": SUGGESTION, "note": STR}, required=[]),
+                description="Sends each current handler an urge card on their chat platform. One urge per "
+                "ticket per 10 minutes and at most 20 tickets per urger per hour (HTTP 429 in strict-status "
+                "mode, the message ending with (retry_after=N)); an ended ticket or one nobody can be "
+                "reached for is refused (409).",
+                extra_statuses={
+                    "429": "strict statuses: urged too recently (message ends with (retry_after=N))"
+                },
             )
         },
     }

@@ -5,29 +5,34 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from api.context import ApiContext
 from api.loonflow import build as build_loonflow
 from api.openapi import add_openapi_route
 from bot.clock import SystemClock
 from bot.http import error_middleware
+from bot.notify.notifier import Notifier
+from bot.notify.ports import Delivery, OutboxEvent, Sender
+from bot.notify.urge import ChatUrger
 from config.apps import ApiApp
 from config.errors import ConfigError
 from config.loader import LoadedConfig, load_config
 from config.settings import Settings, redact_url
 from config.workflows import load_workflow_source
 from core.catalog import Catalog
-from core.ports import TicketQueries
+from core.ports import TicketQueries, Urger
 from core.service import TicketService
 from core.workflow import Workflow
 from store.db import Database
+from store.deliveries import SqlDeliveries
 from store.directory import SqlDirectory, replace_org
 from store.migrate import upgrade_async
 from store.nonces import SqlNonceStore
@@ -37,6 +42,7 @@ from store.workflows import load_versions, record_versions
 
 if TYPE_CHECKING:
     from bot.wecom.callback import InboundEvent
+    from bot.wecom.client import WeComClient
 
 log = logging.getLogger("ticketbot.app")
 
@@ -53,6 +59,7 @@ class Runtime:
 
 SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", Runtime)
+NOTIFIER = web.AppKey("notifier", Notifier)
 
 
 def _workflow_sources(config_dir: Path) -> dict[str, str]:
@@ -127,39 +134,65 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
+def _wecom_client(settings: Settings, cleanups: list[Callable[[], Awaitable[None]]]) -> WeComClient | None:
+    """The WeCom API client when a secret and agent id are set (else None: nothing is sent)."""
+    if not (settings.wecom_enabled and settings.wecom_secret and settings.wecom_agent_id is not None):
+        return None
+    from bot.wecom.client import WeComClient
+
+    session = aiohttp.ClientSession()
+    cleanups.append(session.close)
+    return WeComClient(
+        session,
+        api_base=settings.wecom_api_base,
+        corp_id=settings.wecom_corp_id,
+        corp_secret=settings.wecom_secret,
+        agent_id=settings.wecom_agent_id,
+        clock=SystemClock(),
+    )
+
+
 def _wire_wecom(
     app: web.Application,
     settings: Settings,
     runtime: Runtime,
     queries: TicketQueries,
+    client: WeComClient | None,
+    notifier: Notifier,
+    urger: Urger,
     on_wecom_event: Callable[[InboundEvent], Awaitable[None]] | None,
-) -> list[Callable[[], Awaitable[None]]]:
-    """The WeCom callback, inbox and chat, imported only when WeCom is enabled (wechatpy and its
-    dependencies cost ~10 MB that a deployment without WeCom need not carry)."""
+) -> None:
+    """The WeCom callback, inbox, chat and card clicks, imported only when WeCom is enabled (wechatpy
+    and its dependencies cost ~10 MB that a deployment without WeCom need not carry)."""
     from bot.handlers.conversation import Conversation
-    from bot.wecom.client import WeComClient
     from bot.wecom.crypto import WeComCrypto
-    from bot.wecom.processing import make_wecom_processor
+    from bot.wecom.processing import WeComChat, make_wecom_processor
     from bot.wecom.routes import add_wecom_routes, log_inbound_event
+    from store.drafts import SqlDraftStore
     from store.inbox import SqlInbox
 
-    cleanups: list[Callable[[], Awaitable[None]]] = []
     on_event = on_wecom_event
-    if on_event is None and settings.wecom_secret and settings.wecom_agent_id is not None:
-        session = aiohttp.ClientSession()
-        cleanups.append(session.close)
-        client = WeComClient(
-            session,
-            api_base=settings.wecom_api_base,
-            corp_id=settings.wecom_corp_id,
-            corp_secret=settings.wecom_secret,
-            agent_id=settings.wecom_agent_id,
+    if on_event is None and client is not None:
+        conversation = Conversation(
+            runtime.service,
+            queries,
+            runtime.catalog,
+            runtime.directory,
+            settings.public_url,
+            drafts=SqlDraftStore(runtime.db),
+            urger=urger,
             clock=SystemClock(),
         )
-        conversation = Conversation(
-            runtime.service, queries, runtime.catalog, runtime.directory, settings.public_url
+        chat = WeComChat(
+            conversation=conversation,
+            client=client,
+            directory=runtime.directory,
+            service=runtime.service,
+            notifier=notifier,
+            clock=SystemClock(),
+            public_url=settings.public_url,
         )
-        on_event = make_wecom_processor(conversation, client, runtime.directory)
+        on_event = make_wecom_processor(chat)
     elif on_event is None:
         log.warning("WeCom secret or agent id not set: inbound messages are logged, not answered")
     add_wecom_routes(
@@ -172,7 +205,29 @@ def _wire_wecom(
         replay_window=settings.wecom_replay_window,
     )
     log.info("WeCom callbacks enabled", extra={"corp_id": settings.wecom_corp_id, "path": "/wecom/callback"})
-    return cleanups
+
+
+def _senders(settings: Settings, client: WeComClient | None) -> dict[str, Sender]:
+    senders: dict[str, Sender] = {}
+    if client is not None and settings.wecom_agent_id is not None:
+        from bot.wecom.sender import WeComSender
+
+        senders["wecom"] = WeComSender(client, settings.wecom_agent_id)
+    return senders
+
+
+def _kick_after_writes(notifier: Notifier) -> Middleware:
+    """After an API request that may have changed a ticket, the notifier runs a pass at once."""
+
+    @web.middleware
+    async def kick(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        finally:
+            if request.method not in ("GET", "HEAD", "OPTIONS"):
+                notifier.kick()
+
+    return kick
 
 
 async def create_app(
@@ -180,34 +235,58 @@ async def create_app(
     runtime: Runtime | None = None,
     *,
     on_wecom_event: Callable[[InboundEvent], Awaitable[None]] | None = None,
+    senders: Mapping[str, Sender] | None = None,
 ) -> web.Application:
     """The whole service. `on_wecom_event` processes inbound WeCom messages and events (default:
-    they are logged); it is used only when the settings enable WeCom."""
+    they are logged); it is used only when the settings enable WeCom. `senders` add (or replace)
+    chat platforms the notifier delivers cards to, by platform name (tests, embedding)."""
     runtime = runtime or await build_runtime(settings)
-    app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
+    cleanups: list[Callable[[], Awaitable[None]]] = []
+    queries = SqlTicketQueries(runtime.db)
+    client = _wecom_client(settings, cleanups)
+    clock = SystemClock()
+    notifier = Notifier(
+        SqlDeliveries(runtime.db, delivery_type=Delivery, event_type=OutboxEvent),
+        queries,
+        runtime.catalog,
+        runtime.directory,
+        {**_senders(settings, client), **(senders or {})},
+        clock,
+        settings.public_url,
+    )
+    urger = ChatUrger(notifier, queries, runtime.catalog, runtime.directory, clock)
+    app = web.Application(
+        middlewares=[error_middleware, _kick_after_writes(notifier)], client_max_size=1024 * 1024
+    )
     app[SETTINGS] = settings
     app[RUNTIME] = runtime
+    app[NOTIFIER] = notifier
     app.router.add_get("/healthz", healthz)
     api = ApiContext(
         service=runtime.service,
-        queries=SqlTicketQueries(runtime.db),
+        queries=queries,
         catalog=runtime.catalog,
         directory=runtime.directory,
         apps={a.name: with_granted_workflows(a, runtime.config.workflows) for a in runtime.config.apps},
         clock=SystemClock(),
         nonces=SqlNonceStore(runtime.db),
         strict_status=settings.api_strict_status,
+        urger=urger,
     )
     app.add_subapp("/api/v1.0", build_loonflow(api))
     add_openapi_route(app)
-    cleanups: list[Callable[[], Awaitable[None]]] = []
     if settings.wecom_enabled:
-        cleanups.extend(_wire_wecom(app, settings, runtime, api.queries, on_wecom_event))
+        _wire_wecom(app, settings, runtime, queries, client, notifier, urger, on_wecom_event)
+
+    async def start(_: web.Application) -> None:
+        notifier.start()
 
     async def close(_: web.Application) -> None:
+        await notifier.stop()
         for cleanup in cleanups:
             await cleanup()
         await runtime.db.dispose()
 
+    app.on_startup.append(start)
     app.on_cleanup.append(close)
     return app

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, case, literal, or_, select, update
 from sqlalchemy.sql.selectable import TextualSelect
 
 from store.db import Database, DialectName, cacheable, upsert
 from store.errors import StoreError
-from store.tables import inbox
+from store.tables import UTCDateTime, inbox
 
 MAX_ATTEMPTS = 5
 MAX_ERROR_CHARS = 2000
@@ -188,7 +188,9 @@ class SqlInbox:
                     .values(
                         attempts=c.attempts + 1,
                         status=case((dead, DEAD), else_=PENDING),
-                        processed_at=case((dead, now), else_=None),
+                        processed_at=case(
+                            (dead, literal(now, UTCDateTime())), else_=None
+                        ),  # typed: UTC on SQLite too
                         next_attempt_at=retry_at,
                         claimed_at=None,
                         last_error=error[:MAX_ERROR_CHARS],

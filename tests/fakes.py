@@ -1,9 +1,14 @@
-"""Test doubles that are honest stand-ins: a fake clock you move by hand."""
+"""Test doubles that are honest stand-ins: a fake clock you move by hand, a chat platform that
+records what it was asked to send."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bot.cards.model import Card
+from bot.notify.ports import Delivery, SendFailed, SentRef
+from core.org import User
 from tests.core.builders import NOW
 
 
@@ -16,3 +21,35 @@ class FakeClock:
 
     def advance(self, **kw: float) -> None:
         self.current += timedelta(**kw)
+
+
+@dataclass
+class RecordingSender:
+    """A platform that records what it is asked to do; `fail` / `fail_update` queue errors."""
+
+    platform: str = "wecom"
+    sent: list[tuple[int, str, Card, int]] = field(default_factory=list)  # delivery, address, card, fresh
+    updated: list[tuple[int, str, Card]] = field(default_factory=list)  # delivery, response code, card
+    fail: list[SendFailed] = field(default_factory=list)  # for the next sends
+    fail_update: list[SendFailed] = field(default_factory=list)  # for the next updates
+
+    def address_of(self, user: User) -> str:
+        return user.wecom_userid or ""
+
+    async def send_card(self, delivery: Delivery, card: Card, *, fresh: int = 0) -> SentRef:
+        if self.fail:
+            raise self.fail.pop(0)
+        self.sent.append((delivery.id, delivery.address, card, fresh))
+        code = f"rc{len(self.sent)}" if card.buttons else ""
+        return SentRef(f"m{len(self.sent)}", code, f"task{delivery.id}_{fresh}")
+
+    async def update_card(self, delivery: Delivery, card: Card) -> None:
+        if self.fail_update:
+            raise self.fail_update.pop(0)
+        self.updated.append((delivery.id, delivery.response_code, card))
+
+    async def send_text(self, address: str, text: str) -> None:  # pragma: no cover - unused here
+        raise AssertionError("no texts expected")
+
+    def to(self, address: str) -> list[Card]:
+        return [card for _, a, card, _ in self.sent if a == address]

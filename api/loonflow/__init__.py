@@ -37,7 +37,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
 def build(ctx: ApiContext) -> web.Application:
     """The /api/v1.0 sub-application: envelope and auth middlewares, then every route."""
     from api.auth import auth_middleware
-    from api.loonflow import tickets_read, tickets_write, workflows
+    from api.loonflow import tickets_read, tickets_write, urge, workflows
 
     sub = web.Application(
         middlewares=[envelope_middleware, auth_middleware], client_max_size=ctx.max_body_bytes
@@ -46,4 +46,5 @@ def build(ctx: ApiContext) -> web.Application:
     tickets_read.add_routes(sub.router)
     tickets_write.add_routes(sub.router)
     workflows.add_routes(sub.router)
+    urge.add_routes(sub.router)
     return sub

@@ -23,9 +23,13 @@ every Unicode space are read as their ASCII counterparts; English keywords are c
 
 A keyword is followed by a space, or ends the message (trailing ``?!.。~`` ignored); a Chinese
 keyword that takes arguments may be followed by them directly (``催办123请尽快``). An integer ref
-may be followed directly by non-ASCII text. KEY is ``[A-Za-z_][A-Za-z0-9_]*``; a VALUE (or a
+may be followed directly by non-ASCII text. KEY is ``[A-Za-z_][A-Za-z0-9_]*`` or ``抄送`` (the
+creator's CC list; ``cc`` too, unless the workflow has a field of that name); a VALUE (or a
 query word) may contain spaces only inside ``"..."`` or ``“...”``. Free text (note, comment,
 reason, suggestion) is kept as typed. Anything else is ``Unknown`` with the closest command.
+
+For the step-by-step dialogue (bot.handlers.dialogue), `field_pairs` reads a message made only of
+KEY=VALUE pairs, `answer` reads a message as one value, and `is_skip` recognises 跳过 / skip.
 """
 
 from __future__ import annotations
@@ -180,6 +184,10 @@ KEYWORDS: Final[Mapping[CommandName, tuple[str, ...]]] = MappingProxyType(
     }
 )
 
+CC_WORDS: Final = ("抄送",)
+"""Field keys (besides the ASCII ``cc``) that name the creator's CC list on a create line."""
+SKIP_WORDS: Final = ("skip", "跳过")
+
 _NO_ARGS: Final = frozenset({"help", "workflows", "cancel"})
 _ZERO_WIDTH: Final = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 _TRAILING: Final = " ?!.~。…"
@@ -234,20 +242,7 @@ def parse(text: str, bot_names: Iterable[str] = ()) -> Intent:
     """
     if len(text) > MAX_LENGTH:
         return Unknown(text[:200], None, "too long")
-    raw = text.translate(_ZERO_WIDTH).strip()
-    w = _fold(raw)
-    names = sorted((_fold(n).strip() for n in bot_names), key=len, reverse=True)
-    while w.startswith("@"):
-        name = next((n for n in names if n and w.startswith(n, 1)), None)
-        m = _MENTION.match(w)
-        end = 1 + len(name) if name is not None else (m.end() if m else len(w))
-        raw, w = raw[end:], w[end:]
-        cut = len(w) - len(w.lstrip())
-        raw, w = raw[cut:], w[cut:]
-    if w.startswith("/"):
-        raw, w = raw[1:], w[1:]
-    cut = len(w) - len(w.lstrip())
-    raw, w = raw[cut:], w[cut:]
+    raw, w = _clean(text, bot_names)
     if w == "":
         return Help()
     if w.startswith("#"):
@@ -267,6 +262,63 @@ def parse(text: str, bot_names: Iterable[str] = ()) -> Intent:
             continue
         return _command(name, raw, rest_raw, rest)
     return Unknown(raw, _closest(w))
+
+
+def _clean(text: str, bot_names: Iterable[str] = (), *, slash: bool = True) -> tuple[str, str]:
+    """(as typed, folded): zero-width characters, surrounding spaces, leading @mentions and an
+    optional leading ``/`` removed; the folded text has the same length (see `_fold`)."""
+    raw = text.translate(_ZERO_WIDTH).strip()
+    w = _fold(raw)
+    names = sorted((_fold(n).strip() for n in bot_names), key=len, reverse=True)
+    while w.startswith("@"):
+        name = next((n for n in names if n and w.startswith(n, 1)), None)
+        m = _MENTION.match(w)
+        end = 1 + len(name) if name is not None else (m.end() if m else len(w))
+        raw, w = raw[end:], w[end:]
+        cut = len(w) - len(w.lstrip())
+        raw, w = raw[cut:], w[cut:]
+    if slash and w.startswith("/"):
+        raw, w = raw[1:], w[1:]
+    cut = len(w) - len(w.lstrip())
+    return raw[cut:], w[cut:]
+
+
+def _field_key(key: str) -> bool:
+    return _KEY.fullmatch(key) is not None or key in CC_WORDS
+
+
+def field_pairs(text: str, bot_names: Iterable[str] = ()) -> dict[str, str] | None:
+    """The KEY=VALUE pairs of a message made only of them (``days=2 reason="家里 有事"``), else None
+    (also for a repeated key, an unclosed quote or a message over MAX_LENGTH)."""
+    if len(text) > MAX_LENGTH:
+        return None
+    _, w = _clean(text, bot_names)
+    tokens = _lex(w)
+    if not tokens:
+        return None
+    pairs: dict[str, str] = {}
+    for token, eq in tokens:
+        if eq is None or not _field_key(token[:eq]) or token[:eq] in pairs:
+            return None
+        pairs[token[:eq]] = token[eq + 1 :]
+    return pairs
+
+
+def answer(text: str, bot_names: Iterable[str] = ()) -> tuple[str, str]:
+    """One message read as one value: (as typed, folded to ASCII forms), @mentions and surrounding
+    spaces removed; a message wholly inside quotes (``"取消"``) is taken literally, without them."""
+    raw, w = _clean(text, bot_names, slash=False)
+    if len(w) >= 2 and w[0] in _OPEN_QUOTES and w[-1] in _CLOSE_QUOTES:
+        inner = w[1:-1]
+        if not any(q in inner for q in _CLOSE_QUOTES):
+            return raw[1:-1], inner
+    return raw, w
+
+
+def is_skip(text: str, bot_names: Iterable[str] = ()) -> bool:
+    """Is the message 跳过 / skip (any case, trailing punctuation ignored)?"""
+    _, w = _clean(text, bot_names)
+    return w.rstrip(_TRAILING).strip().lower() in SKIP_WORDS
 
 
 def _command(name: CommandName, message: str, raw: str, w: str) -> Intent:
@@ -339,7 +391,7 @@ def _create(message: str, w: str) -> Intent:
             words.append(token)
             continue
         key, value = token[:eq], token[eq + 1 :]
-        if not _KEY.fullmatch(key):
+        if not _field_key(key):
             return Unknown(message, "create", "bad field")
         if key in fields:
             return Unknown(message, "create", "duplicate field")

@@ -1,27 +1,42 @@
 """One chat message from a known person -> one reply. Platform-neutral: core + bot.handlers only.
 
-`Conversation.reply_to(username, text)` parses the message (bot.handlers.commands), runs it on the
-engine (TicketService / TicketQueries) as that person, and answers in the person's language
-(Chinese if the message has any CJK character). It never raises: an unexpected error is logged
-and answered with a short apology.
+`Conversation.reply_to(username, text, platform)` parses the message (bot.handlers.commands), runs
+it on the engine (TicketService / TicketQueries) as that person, and answers in the person's
+language (Chinese if the message has any CJK character). It never raises: an unexpected error is
+logged and answered with a short apology.
+
+With a `DraftStore`, a create that lacks required fields becomes a step-by-step dialogue
+(bot.handlers.dialogue), one draft per (platform, person). While a draft is open:
+
+- 取消 / cancel drops it; 帮助 / help shows the help and the pending question, keeping it;
+- the reply to a question (or 跳过 / skip, or KEY=VALUE pairs) goes to the draft; so does text that
+  only looks like a command when a free-text field is asked (``通过考试后休假``), and a quoted reply;
+- any other recognised command runs as usual (the reply reminds of the open draft); a create that
+  names a workflow replaces the draft.
+
+With an `Urger`, 催办 / urge sends the urge and answers from its outcome.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bot.clock import SystemClock
 from bot.handlers import commands as cmds
+from bot.handlers.dialogue import Dialogue, Draft, DraftStore, Ready
+from bot.handlers.form import is_cc_key, people, people_problem
 from bot.handlers.help import Lang, help_text, reply_language, unknown_reply
 from core import commands as core
 from core.access import ActionKind, allowed_actions, can_view
 from core.errors import Reason, Rejected
 from core.org import Org
-from core.ports import Directory, TicketQueries, WorkflowCatalog
+from core.ports import Clock, Directory, TicketQueries, UrgeOutcome, Urger, WorkflowCatalog
 from core.service import AlreadyHandled, Done, Result, TicketService
 from core.ticket import Ticket
-from core.workflow import CHOICE_TYPES, Attribute, FieldAccess, Transition, Workflow
+from core.workflow import CHOICE_TYPES, Attribute, FieldAccess, FieldType, Transition, Workflow
 
 log = logging.getLogger("ticketbot.chat")
 
@@ -40,35 +55,116 @@ class Conversation:
         catalog: WorkflowCatalog,
         directory: Directory,
         public_url: str,
+        *,
+        drafts: DraftStore | None = None,
+        urger: Urger | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._service = service
         self._queries = queries
         self._catalog = catalog
         self._directory = directory
         self._public_url = public_url.rstrip("/")
+        self._clock = clock or SystemClock()
+        self._dialogue = Dialogue(drafts, self._clock) if drafts is not None else None
+        self._urger = urger
 
-    async def reply_to(self, username: str, text: str) -> str:
-        """The reply to one chat message from `username` (a directory username). Never raises."""
+    async def reply_to(self, username: str, text: str, platform: str = "chat") -> str:
+        """The reply to one chat message from `username` (a directory username) on `platform`
+        (drafts are kept per platform). Never raises."""
         lang = reply_language(text)
         try:
-            return await self._reply(username, cmds.parse(text), lang)
+            intent = cmds.parse(text)
+            if self._dialogue is not None:
+                return await self._with_drafts(self._dialogue, username, platform, text, intent, lang)
+            return await self._reply(username, platform, intent, lang)
         except Exception:
-            log.exception("chat message failed", extra={"username": username})
+            log.exception("chat message failed", extra={"username": username, "platform": platform})
             return _t(
                 lang,
                 "抱歉，处理这条消息时出错了，请稍后再试。",
                 "Sorry, something went wrong; please try again later.",
             )
 
+    # ---------------------------------------------------------------- drafts
+
+    async def _with_drafts(
+        self, dialogue: Dialogue, user: str, platform: str, text: str, intent: cmds.Intent, lang: Lang
+    ) -> str:
+        draft = await dialogue.current(platform, user)
+        opened = self._draft_workflow(draft) if draft is not None else None
+        if draft is not None and opened is None:  # its workflow is gone or cannot start any more
+            await dialogue.drop(platform, user)
+            draft = None
+        if draft is None or opened is None:
+            if cmds.is_skip(text):
+                return _t(
+                    lang,
+                    "现在没有正在填写的工单，无需跳过。",
+                    "Nothing to skip: no ticket is being filled in.",
+                )
+            return await self._reply(user, platform, intent, lang)
+        wf, t = opened
+        if isinstance(intent, cmds.Cancel):
+            await dialogue.drop(platform, user)
+            return _t(lang, f"好的，已放弃填写“{wf.name}”。", f"OK, the '{wf.name}' draft was dropped.")
+        if isinstance(intent, cmds.Help):
+            return (
+                help_text(lang, self._startable(), dialogue=self._dialogue is not None)
+                + "\n\n"
+                + dialogue.current_question(draft, wf, t, lang)
+            )
+        if self._is_answer(draft, wf, t, text, intent):
+            org = await self._directory.org()
+            step = await dialogue.answer(draft, wf, t, text, org)
+            return await self._submit(user, platform, step, org) if isinstance(step, Ready) else step
+        if isinstance(intent, cmds.Create) and isinstance(self._resolve(intent.workflow_query), Workflow):
+            return await self._reply(user, platform, intent, lang)  # a new create replaces the draft
+        reply = await self._reply(user, platform, intent, lang)
+        return reply + "\n\n" + dialogue.reminder(draft, wf, t, lang)
+
+    def _draft_workflow(self, draft: Draft) -> tuple[Workflow, Transition] | None:
+        wf = self._catalog.get(draft.workflow_id)
+        t = self._start_transition(wf) if wf is not None else None
+        return (wf, t) if wf is not None and t is not None else None
+
+    def _is_answer(self, draft: Draft, wf: Workflow, t: Transition, text: str, intent: cmds.Intent) -> bool:
+        """Is this message the reply to the draft's question rather than a command?"""
+        if cmds.is_skip(text):
+            return True
+        free_text = Dialogue.asks_free_text(draft, wf, t)
+        if isinstance(intent, cmds.Unknown):
+            if intent.reason == "too long":
+                return False
+            return intent.reason == "unknown command" or (free_text and intent.suggestion != "create")
+        if isinstance(intent, cmds.Create) and free_text and not intent.fields:
+            return self._resolve(intent.workflow_query) == []  # 申请年假回老家: not a workflow
+        return False
+
+    async def _submit(self, user: str, platform: str, ready: Ready, org: Org) -> str:
+        """Create the ticket a dialogue (or a complete create line) has filled in; the draft ends."""
+        result = await self._service.create(
+            core.Create(
+                actor=user,
+                workflow_id=ready.wf.id,
+                transition_id=ready.transition.id,
+                fields=dict(ready.fields),
+                cc=ready.cc,
+            )
+        )
+        if self._dialogue is not None:
+            await self._dialogue.drop(platform, user)
+        return self._created(result, ready.wf, org, ready.lang)
+
     # ---------------------------------------------------------------- dispatch
 
-    async def _reply(self, user: str, intent: cmds.Intent, lang: Lang) -> str:
+    async def _reply(self, user: str, platform: str, intent: cmds.Intent, lang: Lang) -> str:
         if isinstance(intent, cmds.Help):
-            return help_text(lang, self._startable())
+            return help_text(lang, self._startable(), dialogue=self._dialogue is not None)
         if isinstance(intent, cmds.ListWorkflows):
             return self._workflows(lang)
         if isinstance(intent, cmds.Create):
-            return await self._create(user, intent, lang)
+            return await self._create(user, platform, intent, lang)
         if isinstance(intent, cmds.ListPending):
             return await self._list(user, "duty", intent.page, lang)
         if isinstance(intent, cmds.ListMine):
@@ -98,7 +194,7 @@ class Conversation:
             result = await self._service.execute(ticket.id, core.Retreat(user, intent.reason))
             return self._outcome(result, lang, _t(lang, "工单已撤回。", "The ticket was withdrawn."), org)
         if isinstance(intent, cmds.Urge):
-            return self._urge(ticket, wf, org, lang)
+            return await self._urge(ticket, org, user, intent.note, lang)
         return unknown_reply(cmds.Unknown(""), lang)  # pragma: no cover - every intent is handled above
 
     # ---------------------------------------------------------------- workflows
@@ -144,7 +240,7 @@ class Conversation:
                 return t
         return None
 
-    async def _create(self, user: str, intent: cmds.Create, lang: Lang) -> str:
+    async def _create(self, user: str, platform: str, intent: cmds.Create, lang: Lang) -> str:
         found = self._resolve(intent.workflow_query)
         if isinstance(found, list):
             if not found:
@@ -167,12 +263,25 @@ class Conversation:
             return _t(
                 lang, f"流程“{wf.name}”无法从聊天发起。", f"Workflow '{wf.name}' cannot be started from chat."
             )
+        org = await self._directory.org()
+        if self._dialogue is not None:
+            step = await self._dialogue.start(platform, user, wf, t, intent.fields, org, lang)
+            return await self._submit(user, platform, step, org) if isinstance(step, Ready) else step
+        fields = {k: v for k, v in intent.fields.items() if not is_cc_key(wf, k)}
+        named = ",".join(v for k, v in intent.fields.items() if is_cc_key(wf, k))
+        got = people(named, org)
+        problem = people_problem("cc", got, lang)
+        if problem is not None:
+            return _t(lang, f"抄送人有误：{problem.text}。", f"CC: {problem.text}.")
         result = await self._service.create(
-            core.Create(actor=user, workflow_id=wf.id, transition_id=t.id, fields=dict(intent.fields))
+            core.Create(actor=user, workflow_id=wf.id, transition_id=t.id, fields=fields, cc=got.usernames)
         )
+        return self._created(result, wf, org, lang)
+
+    def _created(self, result: Result, wf: Workflow, org: Org, lang: Lang) -> str:
+        """The reply to a create: the new ticket's SN, title, state, handlers and link, or the refusal."""
         if isinstance(result, Rejected) and result.reason in (Reason.MISSING_FIELD, Reason.BAD_FIELD):
             return result.message + "\n" + self._form(wf, lang)
-        org = await self._directory.org()
         if isinstance(result, Done):
             ticket = result.ticket
             lines = [
@@ -182,8 +291,10 @@ class Conversation:
                     f"Ticket {ticket.sn} created: {ticket.title}",
                 ),
                 *self._status_lines(ticket, wf, org, lang),
-                f"{self._public_url}/tickets/{ticket.id}",
             ]
+            if ticket.cc:
+                lines.append(_t(lang, "抄送：", "CC: ") + _people(sorted(ticket.cc), org))
+            lines.append(f"{self._public_url}/tickets/{ticket.id}")
             return "\n".join(lines)
         return self._outcome(result, lang, "", org)
 
@@ -331,20 +442,23 @@ class Conversation:
                 return result
         return None
 
-    def _urge(self, ticket: Ticket, wf: Workflow, org: Org, lang: Lang) -> str:
-        if ticket.is_ended:
+    async def _urge(self, ticket: Ticket, org: Org, user: str, note: str, lang: Lang) -> str:
+        if self._urger is None:
+            if ticket.is_ended:
+                return _t(
+                    lang,
+                    f"工单 {ticket.sn} 已结束，无需催办。",
+                    f"Ticket {ticket.sn} has ended; nothing to urge.",
+                )
+            who = _people(ticket.handlers, org) or _t(lang, "（无）", "(none)")
             return _t(
                 lang,
-                f"工单 {ticket.sn} 已结束，无需催办。",
-                f"Ticket {ticket.sn} has ended; nothing to urge.",
+                f"工单 {ticket.sn} 当前由 {who} 处理。聊天催办提醒暂未开通，请直接联系处理人。",
+                f"Ticket {ticket.sn} is with {who}. Chat reminders are not available yet; "
+                "please contact them directly.",
             )
-        who = _people(ticket.handlers, org) or _t(lang, "（无）", "(none)")
-        return _t(
-            lang,
-            f"工单 {ticket.sn} 当前由 {who} 处理。聊天催办提醒暂未开通，请直接联系处理人。",
-            f"Ticket {ticket.sn} is with {who}. Chat reminders are not available yet; "
-            "please contact them directly.",
-        )
+        outcome = await self._urger.urge(ticket.id, user, note)
+        return _urged(outcome, ticket, org, lang)
 
     def _outcome(self, result: Result, lang: Lang, done: str, org: Org) -> str:
         if isinstance(result, Done):
@@ -364,12 +478,56 @@ class Conversation:
 # ---------------------------------------------------------------- helpers
 
 
-def _people(usernames: Sequence[str], org: Org) -> str:
+def _urged(outcome: UrgeOutcome, ticket: Ticket, org: Org, lang: Lang) -> str:
+    """The reply to an urge, from the Urger's outcome."""
+    sn = ticket.sn
+    if outcome.ok:
+        if lang == "zh":
+            return f"已催办 {_people(outcome.reached, org, '、')}（工单 {sn}）。"
+        return f"Urged {_people(outcome.reached, org)} (ticket {sn})."
+    minutes = max(1, math.ceil(outcome.retry_after / 60)) if outcome.retry_after > 0 else 1
+    reason = outcome.reason
+    if reason == "too_soon":
+        return _t(
+            lang,
+            f"工单 {sn} 刚刚催办过，请 {minutes} 分钟后再催。",
+            f"Ticket {sn} was urged a moment ago; you may urge it again in {minutes} min.",
+        )
+    if reason == "too_many":
+        return _t(
+            lang,
+            f"你这一小时催办的次数已用完，请 {minutes} 分钟后再催。",
+            f"You have urged too often this hour; you may urge again in {minutes} min.",
+        )
+    if reason == "ended":
+        return _t(lang, f"工单 {sn} 已结束，无需催办。", f"Ticket {sn} has ended; nothing to urge.")
+    if reason == "no_handlers":
+        return _t(
+            lang,
+            f"工单 {sn} 当前没有处理人，无法催办。",
+            f"Ticket {sn} has no handler right now; there is nobody to urge.",
+        )
+    if reason == "unreachable":
+        who = _people(ticket.handlers, org, _t(lang, "、", ", ")) or _t(lang, "处理人", "the handlers")
+        return _t(
+            lang,
+            f"工单 {sn} 的处理人 {who} 暂时无法通过聊天联系到，请直接联系。",
+            f"Ticket {sn}: {who} cannot be reached in chat right now; please contact them directly.",
+        )
+    if reason == "not_found":
+        return _t(
+            lang, f"找不到工单 {sn}，或你无权查看。", f"Ticket {sn} was not found or you may not see it."
+        )
+    detail = outcome.message or reason
+    return _t(lang, f"未能催办：{detail}", f"Could not urge: {detail}")
+
+
+def _people(usernames: Sequence[str], org: Org, sep: str = ", ") -> str:
     out = []
     for name in usernames:
         u = org.user(name)
         out.append(f"{u.alias}({name})" if u is not None and u.alias else name)
-    return ", ".join(out)
+    return sep.join(out)
 
 
 def _display(value: Any, choices: Mapping[str, str]) -> str:
@@ -385,8 +543,6 @@ def _sample(fdef: Any) -> str:
         return "..."
     if fdef.choices:
         return str(next(iter(fdef.choices)))
-    from core.workflow import FieldType
-
     samples = {
         FieldType.INT: "1",
         FieldType.FLOAT: "1.5",

@@ -18,13 +18,13 @@ EXAMPLES: Final[Mapping[Lang, Mapping[CommandName, tuple[str, str]]]] = MappingP
                 "help": ("帮助", "显示本菜单"),
                 "workflows": ("流程", "我能发起哪些流程"),
                 "create": (
-                    '发起 请假申请 days=2 reason="家里有事"',
-                    "发起工单（流程编号或名称，可带 字段=值）",
+                    '发起 请假申请 days=2 reason="家里有事" 抄送=wangqiang',
+                    "发起工单（流程编号或名称，可带 字段=值 和 抄送=人）",
                 ),
                 "todo": ("待办", "待我处理的工单（可加页码：待办 2）"),
                 "mine": ("我的工单", "我发起的工单"),
                 "show": ("查看 123", "查看工单（编号、#编号或流水号）"),
-                "urge": ("催办 123 请尽快处理", "催办"),
+                "urge": ("催办 123 请尽快处理", "催办：提醒当前处理人"),
                 "comment": ("评论 123 已补充材料", "评论"),
                 "withdraw": ("撤回 123 信息填错了", "撤回我发起的工单"),
                 "approve": ("同意 123 没问题", "同意"),
@@ -37,13 +37,13 @@ EXAMPLES: Final[Mapping[Lang, Mapping[CommandName, tuple[str, str]]]] = MappingP
                 "help": ("help", "show this menu"),
                 "workflows": ("workflows", "the workflows you can start"),
                 "create": (
-                    'create 1 days=2 reason="family matter"',
-                    "start a ticket (workflow id or name, key=value fields)",
+                    'create 1 days=2 reason="family matter" cc=wangqiang',
+                    "start a ticket (workflow id or name, key=value fields, cc=people)",
                 ),
                 "todo": ("todo", "tickets waiting for you (page: todo 2)"),
                 "mine": ("my tickets", "tickets you started"),
                 "show": ("show 123", "show a ticket (id, #id or serial number)"),
-                "urge": ("urge 123 please hurry", "urge the handlers"),
+                "urge": ("urge 123 please hurry", "remind the current handlers"),
                 "comment": ("comment 123 documents attached", "add a comment"),
                 "withdraw": ("withdraw 123 wrong dates", "withdraw a ticket you started"),
                 "approve": ("approve 123 looks good", "approve"),
@@ -106,12 +106,37 @@ def reply_language(text: str) -> Lang:
     return "zh" if any(_is_cjk(ch) for ch in text) else "en"
 
 
-def help_text(lang: Lang, workflows: Sequence[tuple[int, str]]) -> str:
-    """Every command with an example, then the workflows one can start (id and name)."""
+NOTES: Final[Mapping[Lang, tuple[str, str]]] = MappingProxyType(
+    {
+        "zh": (
+            "分步填写：发起时缺少必填字段，我会逐项询问。直接回复这一项的值，或用 字段=值 一次填多项；"
+            "回复“跳过”跳过选填项，“取消”放弃，“帮助”看本菜单（不影响填写）；30 分钟不回复自动作废。"
+            "值恰好像命令时，请用引号括起来。",
+            "抄送：发起时加 抄送=用户名或姓名，多人用逗号分隔，例如 抄送=wangqiang,李娜；抄送人会收到通知。",
+        ),
+        "en": (
+            "Step by step: if a create lacks required fields, I ask for them one at a time. Reply with "
+            'the value, or key=value to fill several at once; "skip" skips an optional field, "cancel" '
+            'gives up, "help" shows this menu (the draft stays); a draft is dropped after 30 minutes '
+            "without a reply. Quote a value that looks like a command.",
+            "CC: add cc=usernames or names, comma-separated, to a create, e.g. cc=wangqiang,李娜; "
+            "they are notified.",
+        ),
+    }
+)
+
+
+def help_text(lang: Lang, workflows: Sequence[tuple[int, str]], *, dialogue: bool = False) -> str:
+    """Every command with an example, how CC (and, with `dialogue`, step-by-step filling) works,
+    then the workflows one can start (id and name)."""
     zh = lang == "zh"
+    steps, cc = NOTES[lang]
     lines = ["可以这样跟我说：" if zh else "You can say:"]
     lines += [f"• {example} — {what}" for example, what in EXAMPLES[lang].values()]
     lines.append("")
+    if dialogue:
+        lines.append(steps)
+    lines += [cc, ""]
     if workflows:
         lines.append("可发起的流程：" if zh else "Workflows you can start:")
         lines += [f"  {wid}. {name}" for wid, name in workflows]

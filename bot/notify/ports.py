@@ -202,7 +202,10 @@ class Sender(Protocol):
         """The user's id on this platform ("" if they have none). `user` is a core.org.User."""
         ...
 
-    async def send_card(self, delivery: Delivery, card: Card) -> SentRef: ...
+    async def send_card(self, delivery: Delivery, card: Card, *, fresh: int = 0) -> SentRef:
+        """Send `card` to `delivery.address`. `fresh` > 0: another message about the same
+        delivery (e.g. its result after the card's response_code expired), with a new task id."""
+        ...
 
     async def update_card(self, delivery: Delivery, card: Card) -> None:
         """Replace the sent card `delivery` (its task_id and response_code) with `card`."""

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.app import RUNTIME, Runtime, create_app
 from config.settings import load_settings
+from tests.fakes import RecordingSender
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 DEMO_APP, DEMO_TOKEN = "demo", "demo-token"
@@ -60,6 +61,6 @@ class Api:
 @pytest.fixture
 async def api(aiohttp_client: Any, database_url: str) -> Api:
     settings = load_settings(env={}, database_url=database_url, config_dir=CONFIG)
-    app = await create_app(settings)
+    app = await create_app(settings, senders={"wecom": RecordingSender()})  # urges can reach someone
     client: TestClient = await aiohttp_client(app)
     return Api(client, app[RUNTIME])

@@ -11,7 +11,9 @@ import pytest
 from bot.app import Runtime, build_runtime
 from bot.handlers.conversation import Conversation
 from config.settings import load_settings
+from store.drafts import SqlDraftStore
 from store.queries import SqlTicketQueries
+from tests.fakes import FakeClock
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 PUBLIC = "https://bot.example.com"
@@ -114,3 +116,33 @@ async def test_unknown_command_and_cancel(chat: Conversation) -> None:
     assert "没有看懂" in await chat.reply_to("liuyang", "你好呀")
     assert "Did you mean: help" in await chat.reply_to("liuyang", "helpp")
     assert await chat.reply_to("liuyang", "cancel") == "OK, cancelled."
+
+
+async def test_step_by_step_create_with_drafts_in_the_database(runtime: Runtime) -> None:
+    clock = FakeClock()
+    chat = Conversation(
+        runtime.service,
+        SqlTicketQueries(runtime.db),
+        runtime.catalog,
+        runtime.directory,
+        PUBLIC,
+        drafts=SqlDraftStore(runtime.db),
+        clock=clock,
+    )
+    reply = await chat.reply_to("liuyang", "发起 请假申请 leave_type=年假 days=2 抄送=李娜", platform="wecom")
+    assert "开始日期（start_date）" in reply, reply
+    assert "did not understand" in await chat.reply_to("liuyang", "2024-05-06", platform="dingtalk")
+    assert "结束日期（end_date）" in await chat.reply_to("liuyang", "2024-05-06", platform="wecom")
+    clock.advance(minutes=20)
+    assert "请假事由（reason）" in await chat.reply_to("liuyang", "2024-05-07", platform="wecom")
+    clock.advance(minutes=20)
+    reply = await chat.reply_to("liuyang", "家里有事", platform="wecom")
+    assert reply.startswith("已发起工单") and "抄送：李娜(lina)" in reply, reply
+    ticket = await SqlTicketQueries(runtime.db).get_ticket(int(reply.rsplit("/tickets/", 1)[1]))
+    assert ticket is not None and ticket.cc == frozenset({"lina"})
+    assert ticket.fields["leave_type"] == "annual" and ticket.fields["start_date"] == "2024-05-06"
+    assert await SqlDraftStore(runtime.db).get("wecom", "liuyang", clock.now()) is None
+
+    await chat.reply_to("liuyang", "发起 1", platform="wecom")
+    clock.advance(minutes=30)
+    assert "did not understand" in await chat.reply_to("liuyang", "annual", platform="wecom")

@@ -16,14 +16,21 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import RUNTIME, create_app
+from bot.app import NOTIFIER, RUNTIME, create_app
 from bot.wecom.callback import InboundEvent
 from bot.wecom.client import RateLimited
-from bot.wecom.processing import INACTIVE, NOT_IN_DIRECTORY, make_wecom_processor
+from bot.wecom.processing import INACTIVE, NOT_IN_DIRECTORY, WeComChat, make_wecom_processor
 from bot.wecom.routes import WECOM_CALLBACKS
 from config.settings import load_settings
 from core.org import Org, User
-from emulator.wecom import SentMessage, SystemClock, WeComEmulator, send_callback, text_message_xml
+from emulator.wecom import (
+    SentMessage,
+    SystemClock,
+    WeComEmulator,
+    send_callback,
+    template_card_event_xml,
+    text_message_xml,
+)
 from store.queries import SqlTicketQueries
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
@@ -72,7 +79,11 @@ class Chat:
         )
         assert status == 200
         await self.settle()
-        new: list[SentMessage] = self.emulator.records.messages[before:]
+        new: list[SentMessage] = [
+            m
+            for m in self.emulator.records.messages[before:]
+            if m.msgtype == "text" and userid in m.recipients
+        ]
         assert len(new) == 1, new
         (sent,) = new
         assert sent.msgtype == "text" and sent.delivered_to == (userid,)
@@ -80,9 +91,42 @@ class Chat:
         return content_sent
 
     async def settle(self) -> None:
+        """Wait for the callbacks being processed, then for every card they caused to go out."""
         async with asyncio.timeout(WAIT):
             while tasks := set(self.app[WECOM_CALLBACKS].tasks):
                 await asyncio.gather(*tasks, return_exceptions=True)
+            await self.app[NOTIFIER].drain()
+
+    def cards(self, userid: str) -> list[SentMessage]:
+        """Template cards sent to `userid`, oldest first."""
+        return [
+            m
+            for m in self.emulator.records.messages
+            if m.msgtype == "template_card" and userid in m.recipients
+        ]
+
+    async def click(
+        self, userid: str, card: SentMessage, button: str, *, create_time: int = 1700000100
+    ) -> None:
+        """Click the button labelled `button` on `card` as `userid`, as WeCom sends it; then settle."""
+        tc = card.body["template_card"]
+        keys = [b["key"] for b in tc.get("button_list", []) if b["text"] == button]
+        assert keys, f"no button {button!r} on {tc.get('button_list')}"
+        xml = template_card_event_xml(
+            corp_id=CORP,
+            from_user=userid,
+            create_time=create_time,
+            event_key=keys[0],
+            task_id=tc["task_id"],
+            response_code=self.emulator.issue_click_response_code(card.msgid),
+            agent_id=AGENT,
+        )
+        url = str(self.client.make_url("/wecom/callback"))
+        status, _ = await send_callback(
+            self.client.session, url, xml, token=TOKEN, aes_key=AES_KEY, corp_id=CORP
+        )
+        assert status == 200
+        await self.settle()
 
 
 @pytest.fixture
@@ -151,7 +195,7 @@ class FakeConversation:
     def __init__(self) -> None:
         self.asked: list[tuple[str, str]] = []
 
-    async def reply_to(self, username: str, text: str) -> str:
+    async def reply_to(self, username: str, text: str, platform: str = "chat") -> str:
         self.asked.append((username, text))
         return f"reply to {username}"
 
@@ -174,7 +218,16 @@ def _event(msg_type: str = "text", from_user: str = "LiNa", content: str = "х╕ох
 
 
 def _processor(conv: FakeConversation, client: FakeClient, *users: User) -> Any:
-    return make_wecom_processor(cast(Any, conv), cast(Any, client), FakeDirectory(*users))
+    chat = WeComChat(
+        conversation=cast(Any, conv),
+        client=cast(Any, client),
+        directory=FakeDirectory(*users),
+        service=cast(Any, None),  # text messages never reach the engine directly
+        notifier=None,
+        clock=SystemClock(),
+        public_url="https://bot.example.com",
+    )
+    return make_wecom_processor(chat)
 
 
 async def test_processor_ignores_events_and_other_message_types() -> None:

@@ -1,0 +1,340 @@
+"""The notifier: outbox events -> planned deliveries -> cards sent, cards closed.
+
+One pass (`run_once`):
+1. plan: the pending outbox events, grouped by ticket; per ticket, `plan()` against the ticket as
+   it is now and its open deliveries; the plan and the "events planned" mark are committed in one
+   transaction (store.commit_plan), so an event is planned exactly once and never lost;
+2. send: every due planned delivery. The card is built when it is sent, from the ticket as it is
+   then; a button card whose buttons are gone by then is cancelled, not sent;
+3. close: every due close. The card becomes a result card through its single-use response_code
+   (kept for 24 h); if the code is used or expired, a fresh result message is sent instead.
+
+Failures are retried with exponential backoff (`SendFailed.retry_after` is the floor); a delivery
+that keeps failing ends "dead" (sends) or closed with the error (closes) after the store's attempt
+limit. The background loop (`start`) runs a pass when kicked (after a ticket change) and every
+`poll_seconds` anyway, so a change made by another process is picked up too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from bot.cards.build import CARD_ACTIONS, cc_card, pending_card, result_card, urge_card
+from bot.cards.model import Card, CardKind
+from bot.notify.plan import plan, signature
+from bot.notify.ports import (
+    BUTTON_KINDS,
+    CC,
+    NOTICE,
+    URGE,
+    Delivery,
+    DeliveryStore,
+    OutboxEvent,
+    Sender,
+    SendFailed,
+)
+from core.access import allowed_actions
+from core.org import Org
+from core.ports import Clock, Directory, TicketQueries, WorkflowCatalog
+from core.ticket import Ticket
+from core.workflow import Workflow
+
+log = logging.getLogger("ticketbot.notify")
+
+CODE_TTL = timedelta(hours=24)  # WeCom: 72 h in newer docs, 24 h in older ones; 24 h is the bound
+BATCH = 100
+RETRY_BASE = 5.0
+RETRY_MAX = 3600.0
+MAX_ROUNDS = 50
+
+
+def backoff(attempts: int, floor: float | None) -> float:
+    """Seconds before the next try after `attempts` failures (5 s doubling, at most an hour)."""
+    delay: float = min(RETRY_BASE * 2.0 ** min(attempts, 12), RETRY_MAX)
+    return max(delay, floor or 0.0)
+
+
+class Notifier:
+    def __init__(
+        self,
+        store: DeliveryStore,
+        queries: TicketQueries,
+        catalog: WorkflowCatalog,
+        directory: Directory,
+        senders: Mapping[str, Sender],
+        clock: Clock,
+        public_url: str,
+        *,
+        poll_seconds: float = 2.0,
+    ) -> None:
+        self.store = store
+        self._queries = queries
+        self._catalog = catalog
+        self._directory = directory
+        self.senders = dict(senders)
+        self._clock = clock
+        self._public_url = public_url.rstrip("/")
+        self._poll = poll_seconds
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    # ---------------------------------------------------------------- loop
+
+    def kick(self) -> None:
+        """Something changed: run a pass soon."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="notifier")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+            self._wake.clear()
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("notifier pass failed; retrying on the next poll")
+
+    async def drain(self) -> int:
+        """Run passes until nothing is due; returns how many items were handled."""
+        total = 0
+        for _ in range(MAX_ROUNDS):
+            handled = await self.run_once()
+            total += handled
+            if handled == 0:
+                break
+        return total
+
+    async def run_once(self) -> int:
+        async with self._lock:
+            return await self._plan() + await self._sends() + await self._closes()
+
+    # ---------------------------------------------------------------- helpers
+
+    def _workflow(self, ticket: Ticket) -> Workflow | None:
+        return self._catalog.get(ticket.workflow_id, ticket.workflow_version) or self._catalog.get(
+            ticket.workflow_id
+        )
+
+    def _link(self, ticket_id: int) -> str:
+        return f"{self._public_url}/tickets/{ticket_id}"
+
+    # ---------------------------------------------------------------- 1. plan
+
+    async def _plan(self) -> int:
+        events = await self.store.pending_events(BATCH)
+        if not events:
+            return 0
+        now = self._clock.now()
+        by_ticket: dict[int, list[OutboxEvent]] = defaultdict(list)
+        orphans: list[int] = []
+        for event in events:
+            if event.ticket_id is None:
+                orphans.append(event.id)
+            else:
+                by_ticket[event.ticket_id].append(event)
+        if orphans:
+            await self.store.commit_plan(orphans, (), (), (), now)
+        org = await self._directory.org()
+        for ticket_id, ticket_events in by_ticket.items():
+            await self.plan_ticket(ticket_id, ticket_events, org, now)
+        return len(events)
+
+    async def plan_ticket(
+        self,
+        ticket_id: int,
+        events: list[OutboxEvent],
+        org: Org | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Plan one ticket (also used after a refused click, with no events)."""
+        org = org or await self._directory.org()
+        address_of = {name: sender.address_of for name, sender in self.senders.items()}
+        now = now or self._clock.now()
+        ids = [e.id for e in events]
+        ticket = await self._queries.get_ticket(ticket_id)
+        wf = self._workflow(ticket) if ticket is not None else None
+        if ticket is None or wf is None:
+            log.warning("outbox events for an unknown ticket or workflow", extra={"ticket_id": ticket_id})
+            await self.store.commit_plan(ids, (), (), (), now)
+            return
+        opened = await self.store.open_for_ticket(ticket_id)
+        p = plan(ticket, wf, org, events, opened, address_of)
+        await self.store.commit_plan(ids, p.new, p.closes, p.cancels, now)
+        if not p.empty:
+            log.info(
+                "deliveries planned",
+                extra={
+                    "ticket_id": ticket_id,
+                    "events": len(ids),
+                    "new": len(p.new),
+                    "closes": len(p.closes),
+                    "cancels": len(p.cancels),
+                },
+            )
+
+    # ---------------------------------------------------------------- 2. send
+
+    async def _sends(self) -> int:
+        due = await self.store.due_sends(self._clock.now(), BATCH)
+        if not due:
+            return 0
+        org = await self._directory.org()
+        for d in due:
+            await self._send(d, org)
+        return len(due)
+
+    def _card(self, d: Delivery, ticket: Ticket, wf: Workflow, org: Org) -> tuple[Card | None, str]:
+        """The card for a planned delivery and its button signature; (None, why) if it is moot."""
+        now = self._clock.now()
+        link = self._link(ticket.id)
+        if d.kind in BUTTON_KINDS:
+            if ticket.is_ended or ticket.is_deleted or ticket.state_id != d.state_id:
+                return None, "the ticket moved on before the card was sent"
+            actions = [a for a in allowed_actions(ticket, wf, org, d.recipient) if a.kind in CARD_ACTIONS]
+            if not actions:
+                return None, "the recipient no longer has a decision to make"
+            if d.kind == URGE:
+                card = urge_card(ticket, wf, org, d.recipient, actions, urger=d.actor, link_url=link, now=now)
+                if d.note:
+                    card = replace(card, subtitle=f"{card.subtitle}：{d.note}")
+            else:
+                card = pending_card(ticket, wf, org, d.recipient, actions, link_url=link, now=now)
+            return card, signature(actions)
+        if d.kind == CC:
+            return cc_card(ticket, wf, org, link_url=link), ""
+        if d.kind == NOTICE:
+            base = result_card(ticket, wf, org, None, link_url=link, now=now)
+            subtitle = "你的工单已结束" if ticket.is_ended else "你的工单有新进展"
+            return replace(base, kind=CardKind.INFO, subtitle=subtitle, result_text=d.note), ""
+        return None, f"unknown delivery kind {d.kind!r}"
+
+    async def _send(self, d: Delivery, org: Org) -> None:
+        now = self._clock.now()
+        sender = self.senders.get(d.platform)
+        ticket = await self._queries.get_ticket(d.ticket_id)
+        wf = self._workflow(ticket) if ticket is not None else None
+        if sender is None or ticket is None or wf is None:
+            why = "platform not enabled" if sender is None else "ticket or workflow not found"
+            await self.store.cancel(d.id, why, now)
+            return
+        card, sig = self._card(d, ticket, wf, org)
+        if card is None:
+            await self.store.cancel(d.id, sig, now)
+            log.info("delivery cancelled", extra={"ticket_id": d.ticket_id, "delivery": d.id, "why": sig})
+            return
+        try:
+            ref = await sender.send_card(d, card)
+        except SendFailed as exc:
+            await self._failed(d, exc, close=False)
+            return
+        live = bool(card.buttons)
+        await self.store.mark_sent(
+            d.id,
+            task_id=ref.task_id,
+            msg_id=ref.msg_id,
+            response_code=ref.response_code,
+            code_expires_at=now + CODE_TTL if ref.response_code else None,
+            state_id=ticket.state_id,
+            version=ticket.version,
+            actions=sig if live else "",
+            live=live,
+            now=now,
+        )
+        log.info(
+            "card sent",
+            extra={
+                "ticket_id": d.ticket_id,
+                "delivery": d.id,
+                "platform": d.platform,
+                "kind": d.kind,
+                "to": d.recipient,
+                "msg_id": ref.msg_id,
+            },
+        )
+
+    async def _failed(self, d: Delivery, exc: SendFailed, *, close: bool) -> None:
+        now = self._clock.now()
+        if exc.retry_after is None and not close:
+            await self.store.cancel(d.id, f"refused: {exc}", now)
+            log.warning(
+                "delivery refused by the platform; not retried",
+                extra={"ticket_id": d.ticket_id, "delivery": d.id, "to": d.recipient, "error": str(exc)},
+            )
+            return
+        delay = backoff(d.attempts, exc.retry_after)
+        status = await self.store.retry_later(d.id, str(exc), now + timedelta(seconds=delay), close=close)
+        log.warning(
+            "delivery failed; retrying" if status != "dead" else "delivery failed; given up",
+            extra={
+                "ticket_id": d.ticket_id,
+                "delivery": d.id,
+                "to": d.recipient,
+                "error": str(exc),
+                "retry_in_s": round(delay),
+                "status": status,
+            },
+        )
+
+    # ---------------------------------------------------------------- 3. close
+
+    async def _closes(self) -> int:
+        due = await self.store.due_closes(self._clock.now(), BATCH)
+        if not due:
+            return 0
+        org = await self._directory.org()
+        for d in due:
+            await self._close(d, org)
+        return len(due)
+
+    async def _close(self, d: Delivery, org: Org) -> None:
+        now = self._clock.now()
+        sender = self.senders.get(d.platform)
+        ticket = await self._queries.get_ticket(d.ticket_id)
+        wf = self._workflow(ticket) if ticket is not None else None
+        if sender is None or ticket is None or wf is None:
+            await self.store.mark_closed(d.id, now, error="platform, ticket or workflow gone")
+            return
+        logs = await self._queries.flow_logs(ticket.id, desc=True)
+        card = result_card(
+            ticket, wf, org, logs[0] if logs else None, link_url=self._link(ticket.id), now=now
+        )
+        if d.close_note:
+            card = replace(card, result_text=d.close_note)
+        usable = bool(d.response_code) and d.code_expires_at is not None and d.code_expires_at > now
+        if usable:
+            try:
+                await sender.update_card(d, card)
+            except SendFailed as exc:
+                if not exc.code_used:
+                    await self._failed(d, exc, close=True)
+                    return
+                usable = False
+        if not usable:
+            try:  # the card can't be changed any more: tell the person in a fresh message
+                await sender.send_card(d, replace(card, kind=CardKind.INFO), fresh=1 + d.attempts)
+            except SendFailed as exc:
+                await self._failed(d, exc, close=True)
+                return
+        await self.store.mark_closed(d.id, now)
+        log.info(
+            "card closed" if usable else "card expired; result sent as a new message",
+            extra={"ticket_id": d.ticket_id, "delivery": d.id, "to": d.recipient, "msg_id": d.msg_id},
+        )

@@ -1,0 +1,85 @@
+"""The notifier's WeCom side: neutral cards -> template cards through the async client.
+
+Errors become `SendFailed` with a retry hint the notifier understands:
+- rate limit (30/min, 1000/h per member): retry when the window allows;
+- busy / unreachable: retry in RETRY_SECONDS;
+- configuration problems WeCom may stop raising once an admin fixes them (IP not trusted, no
+  permission, bad secret, token refused): retry in CONFIG_RETRY_SECONDS, logged loudly;
+- every recipient invalid (the member left or is outside the app's visible range): no retry;
+- 60140 on an update (code used or over 24 h old): `code_used`, so a fresh message is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.cards.model import Card
+from bot.cards.wecom import render_wecom, render_wecom_update, task_id_for
+from bot.notify.ports import Delivery, SendFailed, SentRef
+from bot.wecom.client import (
+    AllRecipientsInvalid,
+    RateLimited,
+    ResponseCodeInvalid,
+    WeComBusy,
+    WeComClient,
+    WeComError,
+    WeComUnavailable,
+)
+from core.org import User
+
+log = logging.getLogger("ticketbot.wecom.sender")
+
+PLATFORM = "wecom"
+RETRY_SECONDS = 30.0
+CONFIG_RETRY_SECONDS = 600.0
+
+
+def _failed(exc: WeComError) -> SendFailed:
+    if isinstance(exc, RateLimited):
+        return SendFailed(str(exc), retry_after=max(1.0, exc.retry_after_seconds))
+    if isinstance(exc, ResponseCodeInvalid):
+        return SendFailed(str(exc), code_used=True)
+    if isinstance(exc, WeComBusy | WeComUnavailable):
+        return SendFailed(str(exc), retry_after=RETRY_SECONDS)
+    if isinstance(exc, AllRecipientsInvalid):
+        return SendFailed(str(exc))
+    log.error("wecom refused a message; fix the app's configuration", extra={"error": str(exc)})
+    return SendFailed(str(exc), retry_after=CONFIG_RETRY_SECONDS)
+
+
+class WeComSender:
+    platform = PLATFORM
+
+    def __init__(self, client: WeComClient, agent_id: int) -> None:
+        self._client = client
+        self._agent_id = agent_id
+
+    def address_of(self, user: User) -> str:
+        return user.wecom_userid or ""
+
+    async def send_card(self, delivery: Delivery, card: Card, *, fresh: int = 0) -> SentRef:
+        """Send `card`; `fresh` > 0 for a later message about the same delivery (a new task_id)."""
+        task_id = task_id_for(delivery.ticket_id, delivery.recipient, delivery.id * 100 + fresh)
+        body = render_wecom(card, task_id=task_id, agent_id=self._agent_id)
+        try:
+            result = await self._client.send_template_card(delivery.address, body["template_card"])
+        except WeComError as exc:
+            raise _failed(exc) from exc
+        if delivery.address in result.invalid_users:
+            raise SendFailed(f"WeCom reported {delivery.address!r} as an invalid recipient")
+        return SentRef(result.msgid, result.response_code or "", task_id)
+
+    async def update_card(self, delivery: Delivery, card: Card) -> None:
+        if not delivery.task_id or not delivery.response_code:
+            raise SendFailed("the card has no task_id or unused response_code", code_used=True)
+        body = render_wecom_update(card, task_id=delivery.task_id, agent_id=self._agent_id)
+        try:
+            await self._client.update_template_card([delivery.address], delivery.response_code, body)
+        except WeComError as exc:
+            raise _failed(exc) from exc
+
+    async def send_text(self, address: str, text: str) -> None:
+        try:
+            await self._client.send_text(address, text)
+        except WeComError as exc:
+            raise _failed(exc) from exc
