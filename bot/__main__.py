@@ -58,12 +58,20 @@ def _parser() -> argparse.ArgumentParser:
         "source 'wecom' (the database is migrated first). Members who left WeCom are deactivated, "
         "never deleted; users from config/org.yaml (source 'config') are untouched. Needs "
         "TICKETBOT_WECOM_CORP_ID and TICKETBOT_WECOM_SECRET (and TICKETBOT_WECOM_API_BASE to use "
-        "another endpoint, e.g. the emulator).",
+        "another endpoint, e.g. the emulator). A sync that would deactivate more than half of the "
+        "active WeCom users (with more than 4 of them) is refused and changes nothing, in case WeCom "
+        "answered only part of the directory; --force publishes it anyway. "
+        "TICKETBOT_WECOM_ORG_SYNC_MINUTES=N makes `serve` run this sync every N minutes.",
     )
     sync.add_argument(
         "--from", dest="source", required=True, choices=["wecom"], help="where the directory comes from"
     )
     sync.add_argument("--dry-run", action="store_true", help="fetch and compare, write nothing")
+    sync.add_argument(
+        "--force",
+        action="store_true",
+        help="publish even when more than half of the active WeCom users would be deactivated",
+    )
     sync.add_argument("--database-url", help="SQLAlchemy async URL (TICKETBOT_DATABASE_URL)")
     return p
 
@@ -109,7 +117,7 @@ def _org(args: argparse.Namespace) -> int:
         return 2
     settings = _settings(args)
     try:
-        report, note = asyncio.run(run_org_sync(settings, dry_run=args.dry_run))
+        report, note = asyncio.run(run_org_sync(settings, dry_run=args.dry_run, force=args.force))
     except (WeComError, OrgSyncError) as exc:
         print(f"ticketbot: org sync from {args.source} failed: {exc}", file=sys.stderr)
         return 1

@@ -22,6 +22,7 @@ from bot.http import error_middleware
 from bot.notify.notifier import Notifier
 from bot.notify.ports import Delivery, OutboxEvent, Sender
 from bot.notify.urge import ChatUrger
+from bot.scheduler import Jobs
 from config.apps import ApiApp
 from config.errors import ConfigError
 from config.loader import LoadedConfig, load_config
@@ -60,6 +61,7 @@ class Runtime:
 SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", Runtime)
 NOTIFIER = web.AppKey("notifier", Notifier)
+JOBS = web.AppKey("jobs", Jobs)
 
 
 def _workflow_sources(config_dir: Path) -> dict[str, str]:
@@ -277,6 +279,13 @@ async def create_app(
     add_openapi_route(app)
     if settings.wecom_enabled:
         _wire_wecom(app, settings, runtime, queries, client, notifier, urger, on_wecom_event)
+    jobs = Jobs()
+    app[JOBS] = jobs
+    app.cleanup_ctx.append(jobs.lifespan)  # stopped and drained before `close` disposes the database
+    if settings.wecom_org_sync_minutes:
+        from bot.wecom.org_sync_job import schedule_org_sync
+
+        schedule_org_sync(jobs, settings, runtime.db, runtime.directory)
 
     async def start(_: web.Application) -> None:
         notifier.start()

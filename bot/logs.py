@@ -37,5 +37,6 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiohttp.access", "alembic.runtime.plugins", "alembic.runtime.migration"):
+    # apscheduler: "Running job" / "executed successfully" each run; its misfire and overlap warnings stay
+    for noisy in ("aiohttp.access", "alembic.runtime.plugins", "alembic.runtime.migration", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -8,6 +8,8 @@
 - ``TICKETBOT_SN_PREFIX``: default ticket SN prefix; default ``loonflow``
 - ``TICKETBOT_WECOM_CORP_ID`` / ``_AGENT_ID`` / ``_SECRET`` / ``_TOKEN`` / ``_AES_KEY`` / ``_API_BASE`` /
   ``_REPLAY_WINDOW``: the WeCom self-built app; WeCom is on when corp id, token and AES key are all set
+- ``TICKETBOT_WECOM_ORG_SYNC_MINUTES``: sync the directory from WeCom every N minutes while serving
+  (0, the default, is off; at most 10080 = a week); needs the corp id and the secret
 
 `describe()` returns the same list as data (name, default, meaning) for the README and ``--help``.
 The default database is an absolute path computed from the working directory when the settings
@@ -35,6 +37,7 @@ SN_PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}\Z")
 _URL_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 WECOM_API_BASE = "https://qyapi.weixin.qq.com"
 WECOM_REQUIRED = ("wecom_corp_id", "wecom_token", "wecom_aes_key")
+ORG_SYNC_MAX_MINUTES = 7 * 24 * 60  # a week; a longer period is a typo, not a schedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class Settings:
     wecom_aes_key: str = ""
     wecom_api_base: str = WECOM_API_BASE
     wecom_replay_window: int = 0
+    wecom_org_sync_minutes: int = 0
 
     @property
     def wecom_enabled(self) -> bool:
@@ -72,7 +76,8 @@ class Settings:
             f"api_strict_status={self.api_strict_status}, wecom_corp_id={self.wecom_corp_id!r}, "
             f"wecom_agent_id={self.wecom_agent_id!r}, wecom_secret={hidden(self.wecom_secret)}, "
             f"wecom_token={hidden(self.wecom_token)}, wecom_aes_key={hidden(self.wecom_aes_key)}, "
-            f"wecom_api_base={self.wecom_api_base!r}, wecom_replay_window={self.wecom_replay_window})"
+            f"wecom_api_base={self.wecom_api_base!r}, wecom_replay_window={self.wecom_replay_window}, "
+            f"wecom_org_sync_minutes={self.wecom_org_sync_minutes})"
         )
 
 
@@ -138,6 +143,13 @@ def describe() -> tuple[SettingDoc, ...]:
             f"{PREFIX}WECOM_REPLAY_WINDOW",
             "0",
             "seconds a callback's timestamp may be off from our clock; 0 switches the check off",
+        ),
+        SettingDoc(
+            f"{PREFIX}WECOM_ORG_SYNC_MINUTES",
+            "0",
+            "while serving, sync the directory from WeCom every N minutes (as `ticketbot org sync --from "
+            f"wecom` does; first run shortly after start); 0 is off, at most {ORG_SYNC_MAX_MINUTES} (a week); "
+            "needs WECOM_CORP_ID and WECOM_SECRET",
         ),
         SettingDoc(
             f"{PREFIX}APP_<NAME>_TOKEN",
@@ -218,7 +230,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             return default
         return raw.strip()
 
-    def integer(name: str, default: int | None, *, minimum: int, what: str) -> int | None:
+    def integer(
+        name: str, default: int | None, *, minimum: int, what: str, maximum: int | None = None
+    ) -> int | None:
         got = value(name)
         if got is None:
             return default
@@ -228,7 +242,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             parsed = raw
         elif isinstance(raw, str) and raw.isdigit():
             parsed = int(raw)
-        if parsed is None or parsed < minimum:
+        if parsed is None or parsed < minimum or (maximum is not None and parsed > maximum):
             errors.append(f"{where}: '{raw}' is not {what}")
             return default
         return parsed
@@ -318,6 +332,25 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     wecom_replay_window = integer(
         "wecom_replay_window", 0, minimum=0, what="a number of seconds (0 or more; 0 = off)"
     )
+    wecom_org_sync_minutes = integer(
+        "wecom_org_sync_minutes",
+        0,
+        minimum=0,
+        maximum=ORG_SYNC_MAX_MINUTES,
+        what=f"a number of minutes (0 to {ORG_SYNC_MAX_MINUTES}, i.e. at most a week; 0 = off)",
+    )
+    if wecom_org_sync_minutes:
+        lacking = [
+            PREFIX + name.upper()
+            for name, got in (("wecom_corp_id", wecom_corp_id), ("wecom_secret", wecom_secret))
+            if not got
+        ]
+        if lacking:
+            errors.append(
+                f"{PREFIX}WECOM_ORG_SYNC_MINUTES is {wecom_org_sync_minutes} but {', '.join(lacking)} "
+                f"{'is' if len(lacking) == 1 else 'are'} not set: the scheduled directory sync needs the WeCom corp id and the app secret "
+                "(set them, or set TICKETBOT_WECOM_ORG_SYNC_MINUTES=0)"
+            )
     wecom_api_base = text("wecom_api_base", WECOM_API_BASE).rstrip("/")
     api_parts = urlsplit(wecom_api_base)
     if api_parts.scheme not in ("http", "https") or not api_parts.netloc:
@@ -335,6 +368,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         wecom_aes_key=wecom_aes_key,
         wecom_api_base=wecom_api_base,
         wecom_replay_window=wecom_replay_window if wecom_replay_window is not None else 0,
+        wecom_org_sync_minutes=wecom_org_sync_minutes or 0,
         api_strict_status=api_strict_status,
         database_url=database_url,
         config_dir=config_dir,

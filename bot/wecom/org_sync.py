@@ -24,6 +24,12 @@ from WeCom are deactivated, never deleted. Users and departments of other source
 is source "config", the offline demo directory) are untouched; a WeCom department id that another
 source already owns is refused rather than taken over (`serve` re-publishes config/org.yaml at
 every start and would take it back).
+
+Two safety valves against a truncated answer from WeCom (each refuses and changes nothing): no
+member at all, and a sync that would deactivate more than half of the active WeCom users (whether
+they are missing from the answer or disabled in WeCom), unless there are only a few
+(`SMALL_DIRECTORY` or fewer active WeCom users). `force=True` (`ticketbot org sync --force`) lifts
+the second one; a dry run reports it as a warning instead.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ SOURCE = "wecom"
 ACTIVE = 1  # WeCom member status: 1 active, 2 disabled, 4 not activated, 5 exited
 RENAMED_SUFFIX = "@wecom"
 DENIED = frozenset({48002, 60011})
+SMALL_DIRECTORY = 4  # up to this many active WeCom users, a sync may deactivate any number of them
 GRANT_HINT = (
     "the app may not read the contacts: in the WeCom admin console (管理后台 -> 应用管理 -> this app) "
     "set 可见范围 (visible range) to the departments to sync (the top department for everyone) and make "
@@ -64,6 +71,25 @@ class DirectoryAccessDenied(WeComError):
 
 class OrgSyncError(Exception):
     """The WeCom directory cannot be published (collision with another source, or nothing fetched)."""
+
+
+class MassDeactivationRefused(OrgSyncError):
+    """The sync would deactivate more than half of the active WeCom users: nothing was published."""
+
+    def __init__(self, deactivating: int, active: int, missing: int, disabled: int) -> None:
+        self.deactivating = deactivating
+        self.active = active
+        self.missing = missing
+        self.disabled = disabled
+        self.summary = (
+            f"the sync would deactivate {deactivating} of the {active} active WeCom users "
+            f"({missing} missing from WeCom's answer, {disabled} disabled in WeCom), more than half"
+        )
+        super().__init__(
+            f"{self.summary}: nothing published. WeCom's answer may be incomplete (check the app's "
+            "可见范围 / visible range in the WeCom admin console); if it is right, run "
+            "`ticketbot org sync --from wecom --force` once"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +112,7 @@ class SyncReport:
     removed_departments: tuple[int, ...]
     renamed: tuple[tuple[str, str], ...] = ()
     merged: tuple[tuple[str, str], ...] = field(default=())
+    warning: str = ""  # dry runs: why a real sync would be refused
 
 
 def _denied(exc: WeComError, what: str) -> DirectoryAccessDenied:
@@ -192,12 +219,27 @@ async def fetch_org(client: WeComClient) -> Org:
     return (await fetch_directory(client)).org
 
 
-async def sync_org(db: Database | None, client: WeComClient, *, dry_run: bool = False) -> SyncReport:
+def _deactivating(before: Org, owners: Owners, org: Org) -> MassDeactivationRefused | None:
+    """The refusal when publishing `org` would deactivate more than half of the active WeCom users."""
+    active = [n for n, s in owners.users.items() if s == SOURCE and before.active(n)]
+    missing = sum(1 for n in active if n not in org.users)
+    disabled = sum(1 for n in active if n in org.users and not org.users[n].is_active)
+    if len(active) <= SMALL_DIRECTORY or 2 * (missing + disabled) <= len(active):
+        return None
+    return MassDeactivationRefused(missing + disabled, len(active), missing, disabled)
+
+
+async def sync_org(
+    db: Database | None, client: WeComClient, *, dry_run: bool = False, force: bool = False
+) -> SyncReport:
     """Fetch the WeCom directory and, unless `dry_run`, publish it as source "wecom".
 
     Raises DirectoryAccessDenied / WeComError when WeCom refuses, OrgSyncError when WeCom returned no
-    member at all (that would deactivate everyone) or a department id belongs to another source.
-    The database must be migrated; `db` None (dry runs only) compares with an empty directory."""
+    member at all (that would deactivate everyone) or a department id belongs to another source,
+    MassDeactivationRefused (an OrgSyncError) when it would deactivate more than half of the active
+    WeCom users and `force` is not set (a dry run reports that in `warning` instead). Nothing is
+    written when it raises. The database must be migrated; `db` None (dry runs only) compares with
+    an empty directory."""
     if db is None and not dry_run:
         raise OrgSyncError("a database is needed to publish the directory")
     before = await load_org(db) if db is not None else Org()
@@ -218,6 +260,9 @@ async def sync_org(db: Database | None, client: WeComClient, *, dry_run: bool = 
             "Department ids are shared by all sources; point TICKETBOT_CONFIG_DIR at a config whose "
             "org.yaml does not use these ids (config/org.yaml stays the offline demo directory)"
         )
+    refusal = None if force else _deactivating(before, owners, org)
+    if refusal is not None and not dry_run:
+        raise refusal
     added = tuple(sorted(n for n in org.users if n not in before.users))
     updated = tuple(sorted(n for n, u in org.users.items() if n in before.users and before.users[n] != u))
     unchanged = len(org.users) - len(added) - len(updated)
@@ -243,6 +288,9 @@ async def sync_org(db: Database | None, client: WeComClient, *, dry_run: bool = 
         removed_departments=removed,
         renamed=directory.renamed,
         merged=directory.merged,
+        warning=f"{refusal.summary}: a real sync would be refused (--force publishes it anyway)"
+        if refusal is not None
+        else "",
     )
 
 
@@ -274,12 +322,12 @@ async def _migrated(url: str) -> bool:
 
 
 async def run_org_sync(
-    settings: Settings, *, dry_run: bool, clock: Clock | None = None
+    settings: Settings, *, dry_run: bool, force: bool = False, clock: Clock | None = None
 ) -> tuple[SyncReport, str]:
     """What `ticketbot org sync --from wecom` does: (the report, a note for the user).
 
     Publishing migrates the database first; a dry run writes nothing (and compares with an empty
-    directory when the database is not migrated yet)."""
+    directory when the database is not migrated yet). `force`: see `sync_org`."""
     missing = missing_settings(settings)
     if missing:
         raise OrgSyncError(f"WeCom is not configured for a sync: set {', '.join(missing)}")
@@ -304,7 +352,7 @@ async def run_org_sync(
                 agent_id=settings.wecom_agent_id or 0,
                 clock=clock or SystemClock(),
             )
-            report = await sync_org(db, client, dry_run=dry_run)
+            report = await sync_org(db, client, dry_run=dry_run, force=force)
     finally:
         if db is not None:
             await db.dispose()
@@ -343,4 +391,6 @@ def format_report(report: SyncReport) -> str:
             "  left to another source (its user has this wecom_userid): "
             + _names(f"{a} = {b}" for a, b in report.merged)[2:]
         )
+    if report.warning:
+        lines.append(f"  warning: {report.warning}")
     return "\n".join(lines)

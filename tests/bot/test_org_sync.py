@@ -18,7 +18,9 @@ from aiohttp.test_utils import TestServer
 
 from bot.wecom.client import WeComClient
 from bot.wecom.org_sync import (
+    SMALL_DIRECTORY,
     DirectoryAccessDenied,
+    MassDeactivationRefused,
     OrgSyncError,
     fetch_directory,
     fetch_org,
@@ -68,6 +70,17 @@ def wecom_org() -> dict[str, list[dict[str, Any]]]:
             {"userid": "dave", "name": "戴夫", "department": [3], "status": 2},
             {"userid": "erin", "name": "艾琳", "department": [3], "status": 4},
             {"userid": "frank", "name": "弗兰克", "department": [3], "status": 5},
+        ],
+    }
+
+
+def staff_org(n: int) -> dict[str, list[dict[str, Any]]]:
+    """One department with `n` active members u01, u02, ..."""
+    return {
+        "departments": [{"id": 1, "name": "总部", "parentid": 0, "department_leader": []}],
+        "users": [
+            {"userid": f"u{i:02d}", "name": f"员工{i}", "department": [1], "status": 1}
+            for i in range(1, n + 1)
         ],
     }
 
@@ -303,7 +316,8 @@ async def _ticketbot(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
 async def test_cli_org_sync_end_to_end(env: Env, tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     code, out, _ = await _ticketbot("org", "sync", "--help", env=_cli_env())
-    assert code == 0 and "--dry-run" in out and "--from" in out
+    assert code == 0 and "--dry-run" in out and "--from" in out and "--force" in out
+    assert "more than half" in out and "TICKETBOT_WECOM_ORG_SYNC_MINUTES" in out
     code, out, _ = await _ticketbot("org", "--help", env=_cli_env())
     assert code == 0 and "sync" in out
     code, _, err = await _ticketbot("org", "sync", "--from", "wecom", "--database-url", url, env=_cli_env())
@@ -331,3 +345,110 @@ async def test_cli_org_sync_end_to_end(env: Env, tmp_path: Path) -> None:
     env.emulator.forbidden_paths.add("/cgi-bin/department/list")
     code, _, err = await _ticketbot("org", "sync", "--from", "wecom", "--database-url", url, env=wecom)
     assert code == 1 and "48002" in err and "可见范围" in err and SECRET not in err
+
+
+def _keep(env: Env, *userids: str) -> None:
+    env.emulator.users = {k: v for k, v in env.emulator.users.items() if k in userids}
+
+
+async def _active(db: Database) -> set[str]:
+    org = await SqlDirectory(db).org()
+    return {n for n in org.users if org.active(n)}
+
+
+async def test_a_sync_deactivating_more_than_half_of_the_active_users_is_refused(
+    env: Env, db: Database
+) -> None:
+    env.emulator.users = {u["userid"]: u for u in staff_org(10)["users"]}
+    assert len((await sync_org(db, env.client())).added) == 10
+    everyone = await _active(db)
+
+    _keep(env, "u01", "u02", "u03", "u04")  # a half-empty answer: 6 of 10 missing
+    with pytest.raises(MassDeactivationRefused) as refused:
+        await sync_org(db, env.client())
+    assert (
+        refused.value.deactivating,
+        refused.value.active,
+        refused.value.missing,
+        refused.value.disabled,
+    ) == (
+        6,
+        10,
+        6,
+        0,
+    )
+    assert "would deactivate 6 of the 10 active WeCom users" in str(refused.value)
+    assert "nothing published" in str(refused.value) and "--force" in str(refused.value)
+    assert await _active(db) == everyone  # nothing changed
+
+    dry = await sync_org(db, env.client(), dry_run=True)  # a dry run reports it instead
+    assert dry.deactivated == tuple(f"u{i:02d}" for i in range(5, 11))
+    assert "6 of the 10" in dry.warning and "a real sync would be refused" in format_report(dry)
+
+    env.emulator.users = {u["userid"]: u for u in staff_org(10)["users"]}
+    for userid in ("u05", "u06"):
+        env.emulator.users[userid]["status"] = 2  # disabled in WeCom counts too
+    _keep(env, *[f"u{i:02d}" for i in range(1, 7)])
+    with pytest.raises(MassDeactivationRefused) as refused:
+        await sync_org(db, env.client())
+    assert (refused.value.deactivating, refused.value.missing, refused.value.disabled) == (6, 4, 2)
+    assert await _active(db) == everyone
+
+    env.emulator.users = {u["userid"]: u for u in staff_org(10)["users"]}
+    _keep(env, "u01", "u02", "u03", "u04", "u05")  # exactly half is allowed
+    assert (await sync_org(db, env.client())).deactivated == ("u06", "u07", "u08", "u09", "u10")
+
+    _keep(env, "u01", "u02")  # 3 of the 5 still active: refused, unless forced
+    with pytest.raises(MassDeactivationRefused, match="3 of the 5"):
+        await sync_org(db, env.client())
+    forced = await sync_org(db, env.client(), force=True)
+    assert forced.deactivated == ("u03", "u04", "u05") and forced.warning == ""
+    assert await _active(db) == {"u01", "u02"}
+
+
+async def test_a_small_directory_may_lose_anyone(env: Env, db: Database) -> None:
+    staff = {u["userid"]: u for u in staff_org(SMALL_DIRECTORY + 1)["users"]}
+    env.emulator.users = dict(staff)
+    await sync_org(db, env.client())
+    for kept in (("u01",), ("u01", "u02")):  # 4 or 3 of 5: refused
+        env.emulator.users = {k: v for k, v in staff.items() if k in kept}
+        with pytest.raises(MassDeactivationRefused):
+            await sync_org(db, env.client())
+    env.emulator.users = {k: v for k, v in staff.items() if k in ("u01", "u02", "u03")}
+    assert (await sync_org(db, env.client())).deactivated == ("u04", "u05")  # 2 of 5: fine
+    _keep(env, "u01")  # then 2 of the 3 left: a tiny directory, allowed
+    assert (await sync_org(db, env.client())).deactivated == ("u02", "u03")
+    assert await _active(db) == {"u01"}
+
+
+async def test_cli_org_sync_refuses_a_mass_deactivation_without_force(env: Env, tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    env.emulator.users = {u["userid"]: u for u in staff_org(8)["users"]}
+    first, _ = await run_org_sync(env.settings(url), dry_run=False, clock=env.clock)
+    assert len(first.added) == 8
+    _keep(env, "u01", "u02", "u03")
+    wecom = _cli_env(
+        TICKETBOT_WECOM_CORP_ID=CORP,
+        TICKETBOT_WECOM_SECRET=SECRET,
+        TICKETBOT_WECOM_TOKEN="tok",
+        TICKETBOT_WECOM_AES_KEY="a" * 43,
+        TICKETBOT_WECOM_API_BASE=env.url,
+    )
+    sync = ("org", "sync", "--from", "wecom", "--database-url", url)
+    code, out, err = await _ticketbot(*sync, env=wecom)
+    assert code == 1, out
+    assert "would deactivate 5 of the 8 active WeCom users" in err and "--force" in err and SECRET not in err
+    code, out, err = await _ticketbot(*sync, "--dry-run", env=wecom)
+    assert code == 0, err
+    assert (
+        "deactivated would be (left WeCom): 5" in out
+        and "warning: the sync would deactivate 5 of the 8" in out
+    )
+    code, out, err = await _ticketbot(*sync, "--force", env=wecom)
+    assert code == 0, err
+    assert "deactivated (left WeCom): 5" in out and "warning" not in out
+    db = Database(url)
+    try:
+        assert await _active(db) == {"u01", "u02", "u03"}
+    finally:
+        await db.dispose()

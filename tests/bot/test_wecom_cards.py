@@ -144,3 +144,38 @@ async def test_a_stranger_clicking_a_forwarded_card_changes_nothing(chat: Chat) 
     ticket = await _ticket(chat, ticket_id)
     assert ticket.state_id == 102
     assert chat.app[NOTIFIER] is not None
+
+
+async def test_a_ticket_asked_for_step_by_step_in_chat_reaches_the_handler(chat: Chat) -> None:  # noqa: F811
+    first = await chat.say("LiuYang", "发起 请假申请")
+    assert "请假类型" in first or "开始日期" in first, first
+    replies = [first]
+    answers = iter(["年假", "2024-05-06", "2024-05-07", "2", "家里有事"])
+    while "已发起工单" not in replies[-1]:
+        assert len(replies) < 10, replies
+        replies.append(await chat.say("LiuYang", next(answers)))
+    ticket_id = int(replies[-1].rsplit("/tickets/", 1)[1])
+    ticket = await _ticket(chat, ticket_id)
+    assert ticket.fields["days"] == 2 and ticket.handlers == ("wangqiang",)
+    (card,) = chat.cards("WangQiang")
+    assert _buttons(card) == ["同意", "驳回"]
+
+
+async def test_urge_and_cc_from_chat(chat: Chat) -> None:  # noqa: F811
+    reply = await chat.say("LiuYang", LEAVE + " 抄送=孙浩")
+    ticket_id = int(reply.rsplit("/tickets/", 1)[1])
+    (cc,) = chat.cards("SunHao")
+    assert cc.body["template_card"]["card_type"] == "text_notice"
+    assert "抄送" in cc.body["template_card"]["main_title"]["desc"]
+
+    urged = await chat.say("LiuYang", f"催办 {ticket_id}")
+    assert "已催办" in urged and "王强" in urged, urged
+    pending, urge = chat.cards("WangQiang")
+    assert urge.body["template_card"]["main_title"]["desc"].startswith("刘洋 催办了此工单")
+    assert _buttons(urge) == ["同意", "驳回"]
+    again = await chat.say("LiuYang", f"催办 {ticket_id}")
+    assert "分钟后" in again, again
+    assert len(chat.cards("WangQiang")) == 2
+
+    await chat.click("WangQiang", urge, "同意")  # deciding on the urge card closes both cards
+    assert len(_updates_of(chat, pending)) == 1 and len(_updates_of(chat, urge)) == 1

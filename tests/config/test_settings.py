@@ -235,3 +235,53 @@ def test_describe_documents_wecom() -> None:
         "TICKETBOT_WECOM_API_BASE",
         "TICKETBOT_WECOM_REPLAY_WINDOW",
     } <= names
+
+
+def test_wecom_org_sync_is_off_by_default_and_takes_minutes() -> None:
+    assert load_settings({}).wecom_org_sync_minutes == 0
+    assert load_settings({**WECOM_ENV, "TICKETBOT_WECOM_ORG_SYNC_MINUTES": "0"}).wecom_org_sync_minutes == 0
+    s = load_settings({**WECOM_ENV, "TICKETBOT_WECOM_ORG_SYNC_MINUTES": " 60 "})
+    assert s.wecom_org_sync_minutes == 60 and "wecom_org_sync_minutes=60" in repr(s)
+    week = load_settings({**WECOM_ENV, "TICKETBOT_WECOM_ORG_SYNC_MINUTES": "10080"})
+    assert week.wecom_org_sync_minutes == 10080
+    assert load_settings({}, wecom_org_sync_minutes=0).wecom_org_sync_minutes == 0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["-5", "10081", "99999999", "1.5", "hourly", "0x10"],
+)
+def test_wecom_org_sync_minutes_out_of_range_is_refused(raw: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({**WECOM_ENV, "TICKETBOT_WECOM_ORG_SYNC_MINUTES": raw})
+    assert info.value.errors == [
+        f"TICKETBOT_WECOM_ORG_SYNC_MINUTES: '{raw}' is not a number of minutes "
+        "(0 to 10080, i.e. at most a week; 0 = off)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "lacking"),
+    [
+        ({}, "TICKETBOT_WECOM_CORP_ID, TICKETBOT_WECOM_SECRET are not set"),
+        (
+            {k: v for k, v in WECOM_ENV.items() if k != "TICKETBOT_WECOM_SECRET"},
+            "TICKETBOT_WECOM_SECRET is not set",
+        ),
+        ({"TICKETBOT_WECOM_SECRET": "s3cret-app-secret"}, "TICKETBOT_WECOM_CORP_ID is not set"),
+    ],
+)
+def test_wecom_org_sync_needs_the_corp_id_and_secret(env: dict[str, str], lacking: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({**env, "TICKETBOT_WECOM_ORG_SYNC_MINUTES": "30"})
+    (error,) = info.value.errors
+    assert error.startswith(f"TICKETBOT_WECOM_ORG_SYNC_MINUTES is 30 but {lacking}")
+    assert "s3cret-app-secret" not in error
+
+
+def test_wecom_org_sync_is_documented() -> None:
+    doc = next(d for d in describe() if d.name == "TICKETBOT_WECOM_ORG_SYNC_MINUTES")
+    assert doc.default == "0" and "10080" in doc.meaning and "0 is off" in doc.meaning
+    assert "TICKETBOT_WECOM_ORG_SYNC_MINUTES" in format_help()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert "TICKETBOT_WECOM_ORG_SYNC_MINUTES" in readme
