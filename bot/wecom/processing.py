@@ -110,7 +110,10 @@ def make_wecom_processor(chat: WeComChat) -> Callable[[InboundEvent], Awaitable[
         if result.close and delivery is None:
             reply_text = NOT_YOUR_CARD
         if notifier is not None:
-            if result.close and delivery is not None:
+            # a refused/stale click, or a click that worked on a card already closed (another
+            # device showed it): this card is shown the ticket's current state. A live card that
+            # worked is closed by the notifier's plan with every other card of the ticket.
+            if delivery is not None and (result.close or (result.changed and not delivery.live)):
                 await notifier.store.request_close(delivery.id, "", now)
             if result.changed or result.close:
                 notifier.kick()
