@@ -20,31 +20,25 @@ With an `Urger`, 催办 / urge sends the urge and answers from its outcome.
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Mapping, Sequence
-from typing import Any
 
 from bot.clock import SystemClock
 from bot.handlers import commands as cmds
 from bot.handlers.dialogue import Dialogue, Draft, DraftStore, Ready
 from bot.handlers.form import is_cc_key, people, people_problem
 from bot.handlers.help import Lang, help_text, reply_language, unknown_reply
+from bot.handlers.replies import action_words, display, people_list, sample, tr, urged
 from core import commands as core
 from core.access import ActionKind, allowed_actions, can_view
 from core.errors import Reason, Rejected
 from core.org import Org
-from core.ports import Clock, Directory, TicketQueries, UrgeOutcome, Urger, WorkflowCatalog
+from core.ports import Clock, Directory, TicketQueries, Urger, WorkflowCatalog
 from core.service import AlreadyHandled, Done, Result, TicketService
 from core.ticket import Ticket
-from core.workflow import CHOICE_TYPES, Attribute, FieldAccess, FieldType, Transition, Workflow
+from core.workflow import CHOICE_TYPES, Attribute, FieldAccess, Transition, Workflow
 
 log = logging.getLogger("ticketbot.chat")
 
 LIST_SIZE = 10
-
-
-def _t(lang: Lang, zh: str, en: str) -> str:
-    return zh if lang == "zh" else en
 
 
 class Conversation:
@@ -80,7 +74,7 @@ class Conversation:
             return await self._reply(username, platform, intent, lang)
         except Exception:
             log.exception("chat message failed", extra={"username": username, "platform": platform})
-            return _t(
+            return tr(
                 lang,
                 "抱歉，处理这条消息时出错了，请稍后再试。",
                 "Sorry, something went wrong; please try again later.",
@@ -98,7 +92,7 @@ class Conversation:
             draft = None
         if draft is None or opened is None:
             if cmds.is_skip(text):
-                return _t(
+                return tr(
                     lang,
                     "现在没有正在填写的工单，无需跳过。",
                     "Nothing to skip: no ticket is being filled in.",
@@ -107,7 +101,7 @@ class Conversation:
         wf, t = opened
         if isinstance(intent, cmds.Cancel):
             await dialogue.drop(platform, user)
-            return _t(lang, f"好的，已放弃填写“{wf.name}”。", f"OK, the '{wf.name}' draft was dropped.")
+            return tr(lang, f"好的，已放弃填写“{wf.name}”。", f"OK, the '{wf.name}' draft was dropped.")
         if isinstance(intent, cmds.Help):
             return (
                 help_text(lang, self._startable(), dialogue=self._dialogue is not None)
@@ -170,14 +164,14 @@ class Conversation:
         if isinstance(intent, cmds.ListMine):
             return await self._list(user, "owner", intent.page, lang)
         if isinstance(intent, cmds.Cancel):
-            return _t(lang, "好的，已取消。", "OK, cancelled.")
+            return tr(lang, "好的，已取消。", "OK, cancelled.")
         if isinstance(intent, cmds.Unknown):
             return unknown_reply(intent, lang)
         # the rest act on one ticket
         org = await self._directory.org()
         found = await self._find(user, intent.ref, org)
         if found is None:
-            return _t(
+            return tr(
                 lang,
                 f"找不到工单 {intent.ref}，或你无权查看。",
                 f"Ticket {intent.ref} was not found or you may not see it.",
@@ -189,10 +183,10 @@ class Conversation:
             return await self._decide(ticket, wf, org, user, intent, lang)
         if isinstance(intent, cmds.Comment):
             result = await self._service.execute(ticket.id, core.Comment(user, intent.text))
-            return self._outcome(result, lang, _t(lang, "评论已添加。", "Comment added."), org)
+            return self._outcome(result, lang, tr(lang, "评论已添加。", "Comment added."), org)
         if isinstance(intent, cmds.Withdraw):
             result = await self._service.execute(ticket.id, core.Retreat(user, intent.reason))
-            return self._outcome(result, lang, _t(lang, "工单已撤回。", "The ticket was withdrawn."), org)
+            return self._outcome(result, lang, tr(lang, "工单已撤回。", "The ticket was withdrawn."), org)
         if isinstance(intent, cmds.Urge):
             return await self._urge(ticket, org, user, intent.note, lang)
         return unknown_reply(cmds.Unknown(""), lang)  # pragma: no cover - every intent is handled above
@@ -205,11 +199,11 @@ class Conversation:
     def _workflows(self, lang: Lang) -> str:
         flows = self._startable()
         if not flows:
-            return _t(lang, "暂时没有可发起的流程。", "There are no workflows you can start.")
-        lines = [_t(lang, "可发起的流程：", "Workflows you can start:")]
+            return tr(lang, "暂时没有可发起的流程。", "There are no workflows you can start.")
+        lines = [tr(lang, "可发起的流程：", "Workflows you can start:")]
         lines += [f"  {wid}. {name}" for wid, name in flows]
         lines.append(
-            _t(
+            tr(
                 lang,
                 "发起示例：发起 <编号或名称> 字段=值 ...",
                 "Start one: create <id or name> key=value ...",
@@ -244,23 +238,23 @@ class Conversation:
         found = self._resolve(intent.workflow_query)
         if isinstance(found, list):
             if not found:
-                head = _t(
+                head = tr(
                     lang,
                     f"没有找到流程“{intent.workflow_query}”。",
                     f"No workflow matches '{intent.workflow_query}'.",
                 )
                 return head + "\n" + self._workflows(lang)
             lines = [
-                _t(lang, "请指明要发起哪个流程：", "Which workflow? Candidates:")
+                tr(lang, "请指明要发起哪个流程：", "Which workflow? Candidates:")
                 if intent.workflow_query
-                else _t(lang, "请写上流程编号或名称：", "Name the workflow (id or name):")
+                else tr(lang, "请写上流程编号或名称：", "Name the workflow (id or name):")
             ]
             lines += [f"  {wf.id}. {wf.name}" for wf in found]
             return "\n".join(lines)
         wf = found
         t = self._start_transition(wf)
         if t is None:
-            return _t(
+            return tr(
                 lang, f"流程“{wf.name}”无法从聊天发起。", f"Workflow '{wf.name}' cannot be started from chat."
             )
         org = await self._directory.org()
@@ -272,7 +266,7 @@ class Conversation:
         got = people(named, org)
         problem = people_problem("cc", got, lang)
         if problem is not None:
-            return _t(lang, f"抄送人有误：{problem.text}。", f"CC: {problem.text}.")
+            return tr(lang, f"抄送人有误：{problem.text}。", f"CC: {problem.text}.")
         result = await self._service.create(
             core.Create(actor=user, workflow_id=wf.id, transition_id=t.id, fields=fields, cc=got.usernames)
         )
@@ -285,7 +279,7 @@ class Conversation:
         if isinstance(result, Done):
             ticket = result.ticket
             lines = [
-                _t(
+                tr(
                     lang,
                     f"已发起工单 {ticket.sn}：{ticket.title}",
                     f"Ticket {ticket.sn} created: {ticket.title}",
@@ -293,7 +287,7 @@ class Conversation:
                 *self._status_lines(ticket, wf, org, lang),
             ]
             if ticket.cc:
-                lines.append(_t(lang, "抄送：", "CC: ") + _people(sorted(ticket.cc), org))
+                lines.append(tr(lang, "抄送：", "CC: ") + people_list(sorted(ticket.cc), org))
             lines.append(f"{self._public_url}/tickets/{ticket.id}")
             return "\n".join(lines)
         return self._outcome(result, lang, "", org)
@@ -303,7 +297,7 @@ class Conversation:
         start = wf.start_state()
         required = [k for k, a in start.fields.items() if a == FieldAccess.REQUIRED]
         optional = [k for k, a in start.fields.items() if a == FieldAccess.OPTIONAL]
-        lines = [_t(lang, f"“{wf.name}”需要填写：", f"'{wf.name}' needs these fields:")]
+        lines = [tr(lang, f"“{wf.name}”需要填写：", f"'{wf.name}' needs these fields:")]
         example: list[str] = []
         for key in required + optional:
             fdef = wf.field_def(key)
@@ -312,12 +306,12 @@ class Conversation:
             choices = ""
             if fdef is not None and fdef.type in CHOICE_TYPES and fdef.choices:
                 choices = " " + "/".join(f"{v}({label})" for v, label in fdef.choices.items())
-            mark = _t(lang, "必填", "required") if key in required else _t(lang, "选填", "optional")
+            mark = tr(lang, "必填", "required") if key in required else tr(lang, "选填", "optional")
             lines.append(f"  • {key} — {name} [{kind}, {mark}]{choices}")
             if key in required:
-                example.append(f"{key}={_sample(fdef)}")
-        command = _t(lang, "发起", "create")
-        lines.append(_t(lang, "示例：", "Example: ") + f"{command} {wf.id} " + " ".join(example))
+                example.append(f"{key}={sample(fdef)}")
+        command = tr(lang, "发起", "create")
+        lines.append(tr(lang, "示例：", "Example: ") + f"{command} {wf.id} " + " ".join(example))
         return "\n".join(lines)
 
     # ---------------------------------------------------------------- lists
@@ -328,21 +322,21 @@ class Conversation:
         )
         if not tickets:
             if category == "duty":
-                return _t(lang, "没有待你处理的工单。", "Nothing is waiting for you.")
-            return _t(lang, "你还没有发起过工单。", "You have not started any tickets.")
+                return tr(lang, "没有待你处理的工单。", "Nothing is waiting for you.")
+            return tr(lang, "你还没有发起过工单。", "You have not started any tickets.")
         head = (
-            _t(lang, f"待你处理（共 {total} 个）：", f"Waiting for you ({total}):")
+            tr(lang, f"待你处理（共 {total} 个）：", f"Waiting for you ({total}):")
             if category == "duty"
-            else _t(lang, f"你发起的工单（共 {total} 个）：", f"Tickets you started ({total}):")
+            else tr(lang, f"你发起的工单（共 {total} 个）：", f"Tickets you started ({total}):")
         )
         lines = [head]
         for ticket in tickets:
             lines.append(f"  {ticket.sn} {ticket.title} {self._state_name(ticket)}")
         if page * LIST_SIZE < total:
-            word = _t(
+            word = tr(
                 lang, "待办" if category == "duty" else "我的工单", "todo" if category == "duty" else "mine"
             )
-            lines.append(_t(lang, f"下一页：{word} {page + 1}", f"Next page: {word} {page + 1}"))
+            lines.append(tr(lang, f"下一页：{word} {page + 1}", f"Next page: {word} {page + 1}"))
         return "\n".join(lines)
 
     # ---------------------------------------------------------------- one ticket
@@ -372,24 +366,24 @@ class Conversation:
 
     def _status_lines(self, ticket: Ticket, wf: Workflow, org: Org, lang: Lang) -> list[str]:
         state = wf.state(ticket.state_id)
-        lines = [_t(lang, "当前状态：", "State: ") + (state.name if state else str(ticket.state_id))]
+        lines = [tr(lang, "当前状态：", "State: ") + (state.name if state else str(ticket.state_id))]
         if not ticket.is_ended:
-            who = _people(ticket.handlers, org)
-            lines.append(_t(lang, "处理人：", "Handlers: ") + (who or _t(lang, "（无）", "(none)")))
+            who = people_list(ticket.handlers, org)
+            lines.append(tr(lang, "处理人：", "Handlers: ") + (who or tr(lang, "（无）", "(none)")))
         return lines
 
     def _show(self, ticket: Ticket, wf: Workflow, org: Org, user: str, lang: Lang) -> str:
-        lines = [f"{ticket.sn} {ticket.title}", f"{_t(lang, '流程：', 'Workflow: ')}{wf.name}"]
+        lines = [f"{ticket.sn} {ticket.title}", f"{tr(lang, '流程：', 'Workflow: ')}{wf.name}"]
         for key, value in ticket.fields.items():
             if value is None or value == "":
                 continue
             fdef = wf.field_def(key)
-            lines.append(f"  {fdef.name if fdef else key}: {_display(value, fdef.choices if fdef else {})}")
+            lines.append(f"  {fdef.name if fdef else key}: {display(value, fdef.choices if fdef else {})}")
         lines += self._status_lines(ticket, wf, org, lang)
         actions = allowed_actions(ticket, wf, org, user)
-        verbs = _action_words(actions, ticket, lang)
+        verbs = action_words(actions, ticket, lang)
         if verbs:
-            lines.append(_t(lang, "你可以：", "You can: ") + _t(lang, "；", "; ").join(verbs))
+            lines.append(tr(lang, "你可以：", "You can: ") + tr(lang, "；", "; ").join(verbs))
         lines.append(f"{self._public_url}/tickets/{ticket.id}")
         return "\n".join(lines)
 
@@ -406,8 +400,8 @@ class Conversation:
             late = await self._late_decision(ticket, wf, user, want, intent.suggestion)
             if late is not None:
                 return self._outcome(late, lang, "", org)
-            verb = _t(lang, "同意", "approve") if want == Attribute.AGREE else _t(lang, "拒绝", "reject")
-            return _t(
+            verb = tr(lang, "同意", "approve") if want == Attribute.AGREE else tr(lang, "拒绝", "reject")
+            return tr(
                 lang,
                 f"你现在不能{verb}工单 {ticket.sn}。\n"
                 + "\n".join(self._status_lines(ticket, wf, org, lang)),
@@ -421,7 +415,7 @@ class Conversation:
                 user, action.transition_id, suggestion=intent.suggestion, expected_state_id=ticket.state_id
             ),
         )
-        done = _t(lang, f"已{action.name}工单 {ticket.sn}。", f"Ticket {ticket.sn}: {action.name} done.")
+        done = tr(lang, f"已{action.name}工单 {ticket.sn}。", f"Ticket {ticket.sn}: {action.name} done.")
         return self._outcome(result, lang, done, org)
 
     async def _late_decision(
@@ -445,20 +439,20 @@ class Conversation:
     async def _urge(self, ticket: Ticket, org: Org, user: str, note: str, lang: Lang) -> str:
         if self._urger is None:
             if ticket.is_ended:
-                return _t(
+                return tr(
                     lang,
                     f"工单 {ticket.sn} 已结束，无需催办。",
                     f"Ticket {ticket.sn} has ended; nothing to urge.",
                 )
-            who = _people(ticket.handlers, org) or _t(lang, "（无）", "(none)")
-            return _t(
+            who = people_list(ticket.handlers, org) or tr(lang, "（无）", "(none)")
+            return tr(
                 lang,
                 f"工单 {ticket.sn} 当前由 {who} 处理。聊天催办提醒暂未开通，请直接联系处理人。",
                 f"Ticket {ticket.sn} is with {who}. Chat reminders are not available yet; "
                 "please contact them directly.",
             )
         outcome = await self._urger.urge(ticket.id, user, note)
-        return _urged(outcome, ticket, org, lang)
+        return urged(outcome, ticket, org, lang)
 
     def _outcome(self, result: Result, lang: Lang, done: str, org: Org) -> str:
         if isinstance(result, Done):
@@ -471,114 +465,5 @@ class Conversation:
                 lines += self._status_lines(ticket, wf, org, lang)
             return "\n".join(lines)
         if isinstance(result, AlreadyHandled):
-            return _t(lang, "已经有人处理过了：", "Already handled: ") + result.message
-        return _t(lang, "未执行：", "Not done: ") + result.message
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _urged(outcome: UrgeOutcome, ticket: Ticket, org: Org, lang: Lang) -> str:
-    """The reply to an urge, from the Urger's outcome."""
-    sn = ticket.sn
-    if outcome.ok:
-        if lang == "zh":
-            return f"已催办 {_people(outcome.reached, org, '、')}（工单 {sn}）。"
-        return f"Urged {_people(outcome.reached, org)} (ticket {sn})."
-    minutes = max(1, math.ceil(outcome.retry_after / 60)) if outcome.retry_after > 0 else 1
-    reason = outcome.reason
-    if reason == "too_soon":
-        return _t(
-            lang,
-            f"工单 {sn} 刚刚催办过，请 {minutes} 分钟后再催。",
-            f"Ticket {sn} was urged a moment ago; you may urge it again in {minutes} min.",
-        )
-    if reason == "too_many":
-        return _t(
-            lang,
-            f"你这一小时催办的次数已用完，请 {minutes} 分钟后再催。",
-            f"You have urged too often this hour; you may urge again in {minutes} min.",
-        )
-    if reason == "ended":
-        return _t(lang, f"工单 {sn} 已结束，无需催办。", f"Ticket {sn} has ended; nothing to urge.")
-    if reason == "no_handlers":
-        return _t(
-            lang,
-            f"工单 {sn} 当前没有处理人，无法催办。",
-            f"Ticket {sn} has no handler right now; there is nobody to urge.",
-        )
-    if reason == "unreachable":
-        who = _people(ticket.handlers, org, _t(lang, "、", ", ")) or _t(lang, "处理人", "the handlers")
-        return _t(
-            lang,
-            f"工单 {sn} 的处理人 {who} 暂时无法通过聊天联系到，请直接联系。",
-            f"Ticket {sn}: {who} cannot be reached in chat right now; please contact them directly.",
-        )
-    if reason == "not_found":
-        return _t(
-            lang, f"找不到工单 {sn}，或你无权查看。", f"Ticket {sn} was not found or you may not see it."
-        )
-    detail = outcome.message or reason
-    return _t(lang, f"未能催办：{detail}", f"Could not urge: {detail}")
-
-
-def _people(usernames: Sequence[str], org: Org, sep: str = ", ") -> str:
-    out = []
-    for name in usernames:
-        u = org.user(name)
-        out.append(f"{u.alias}({name})" if u is not None and u.alias else name)
-    return sep.join(out)
-
-
-def _display(value: Any, choices: Mapping[str, str]) -> str:
-    if isinstance(value, list | tuple):
-        return ", ".join(_display(v, choices) for v in value)
-    text = str(value)
-    return choices.get(text, text)
-
-
-def _sample(fdef: Any) -> str:
-    """An example value for a field definition (None: a string)."""
-    if fdef is None:
-        return "..."
-    if fdef.choices:
-        return str(next(iter(fdef.choices)))
-    samples = {
-        FieldType.INT: "1",
-        FieldType.FLOAT: "1.5",
-        FieldType.BOOL: "true",
-        FieldType.DATE: "2024-05-01",
-        FieldType.DATETIME: '"2024-05-01 09:00:00"',
-        FieldType.USER: "username",
-        FieldType.MULTI_USER: "user1,user2",
-    }
-    if fdef.placeholder and " " not in fdef.placeholder and fdef.type not in (FieldType.TEXTAREA,):
-        return str(fdef.placeholder)
-    return samples.get(fdef.type, "...")
-
-
-def _action_words(actions: Sequence[Any], ticket: Ticket, lang: Lang) -> list[str]:
-    """The chat commands behind the actions one may take (others are named only)."""
-    out: list[str] = []
-    for a in actions:
-        if a.kind == ActionKind.TRANSITION and a.attribute == int(Attribute.AGREE):
-            out.append(
-                f"{a.name}（{_t(lang, '同意', 'approve')} {ticket.id}）"
-                if lang == "zh"
-                else f"{a.name} (approve {ticket.id})"
-            )
-        elif a.kind == ActionKind.TRANSITION and a.attribute == int(Attribute.REJECT):
-            out.append(f"{a.name}（拒绝 {ticket.id}）" if lang == "zh" else f"{a.name} (reject {ticket.id})")
-        elif a.kind == ActionKind.RETREAT:
-            out.append(
-                f"{a.name}（撤回 {ticket.id}）" if lang == "zh" else f"withdraw (withdraw {ticket.id})"
-            )
-        elif a.kind == ActionKind.COMMENT:
-            out.append(
-                f"{a.name}（评论 {ticket.id} 内容）"
-                if lang == "zh"
-                else f"comment (comment {ticket.id} text)"
-            )
-        else:
-            out.append(a.name)
-    return out
+            return tr(lang, "已经有人处理过了：", "Already handled: ") + result.message
+        return tr(lang, "未执行：", "Not done: ") + result.message
