@@ -7,11 +7,14 @@
   --database-url <url>`` (TICKETBOT_LOG_LEVEL=WARNING), waits (bounded) for ``GET /healthz`` 200
   and yields a `Server` (base URL, pid). On the way out it reads the server's peak RSS (VmHWM)
   and stops it: SIGINT, then SIGTERM, then SIGKILL, each after a timeout, to that pid only.
+- `running_server_async(url)`: the same for code inside an event loop: the blocking start and stop
+  run in a worker thread, so the loop keeps serving meanwhile (e.g. an in-process WeCom emulator).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import secrets
@@ -28,7 +31,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -293,3 +296,29 @@ def running_server(
         server.stderr_tail, server.stderr_lines = _tail(stderr_path)
         with contextlib.suppress(OSError):
             stderr_path.unlink()
+
+
+@asynccontextmanager
+async def running_server_async(database_url: str, **kwargs: Any) -> AsyncIterator[Server]:
+    """`running_server` (same arguments) for a block inside an event loop: the start (up to its
+    start-up timeout) and the stop run in a worker thread, so the loop is never blocked by them.
+
+    A start interrupted by a cancellation (Ctrl-C) is waited for and the server stopped at once."""
+    cm = running_server(database_url, **kwargs)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-server") as pool:
+        started = pool.submit(cm.__enter__)
+        try:
+            server = await asyncio.wrap_future(started)
+        except BaseException:
+            # the thread cannot be cancelled: if the server came up after all, stop it (blocking)
+            if not started.cancelled() and started.exception() is None:
+                cm.__exit__(None, None, None)
+            raise
+        loop = asyncio.get_running_loop()
+        try:
+            yield server
+        except BaseException as exc:
+            if not await loop.run_in_executor(pool, cm.__exit__, type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            await loop.run_in_executor(pool, cm.__exit__, None, None, None)

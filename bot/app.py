@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from api.context import ApiContext
 from api.loonflow import build as build_loonflow
@@ -44,8 +43,21 @@ from store.workflows import load_versions, record_versions
 if TYPE_CHECKING:
     from bot.wecom.callback import InboundEvent
     from bot.wecom.client import WeComClient
+    from bot.wecom.routes import WeComCallbacks
 
 log = logging.getLogger("ticketbot.app")
+
+
+class Changes:
+    """Who wants to know that a ticket changed (the notifier): the service calls `fire` after
+    each commit. Listeners must be quick and must not raise."""
+
+    def __init__(self) -> None:
+        self.listeners: list[Callable[[int], None]] = []
+
+    def fire(self, ticket_id: int) -> None:
+        for listener in self.listeners:
+            listener(ticket_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +68,7 @@ class Runtime:
     catalog: Catalog
     directory: SqlDirectory
     service: TicketService
+    changes: Changes
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -102,6 +115,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     await record_versions(db, [(wf.id, wf.version, sources.get(wf.version, "")) for wf in config.workflows])
     catalog = Catalog(config.workflows, await _pinned_versions(db, config))
     directory = SqlDirectory(db)
+    changes = Changes()
     service = TicketService(
         SqlTicketStore(db),
         catalog,
@@ -109,6 +123,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         SystemClock(),
         rng=lambda: secrets.randbelow(2**31),
         sn_prefix=settings.sn_prefix,
+        on_change=changes.fire,
     )
     log.info(
         "runtime ready",
@@ -118,7 +133,7 @@ async def build_runtime(settings: Settings) -> Runtime:
             "users": len(config.org.users),
         },
     )
-    return Runtime(settings, config, db, catalog, directory, service)
+    return Runtime(settings, config, db, catalog, directory, service, changes)
 
 
 def with_granted_workflows(app: ApiApp, workflows: Sequence[Workflow]) -> ApiApp:
@@ -163,7 +178,7 @@ def _wire_wecom(
     notifier: Notifier,
     urger: Urger,
     on_wecom_event: Callable[[InboundEvent], Awaitable[None]] | None,
-) -> None:
+) -> WeComCallbacks:
     """The WeCom callback, inbox, chat and card clicks, imported only when WeCom is enabled (wechatpy
     and its dependencies cost ~10 MB that a deployment without WeCom need not carry)."""
     from bot.handlers.conversation import Conversation
@@ -197,7 +212,7 @@ def _wire_wecom(
         on_event = make_wecom_processor(chat)
     elif on_event is None:
         log.warning("WeCom secret or agent id not set: inbound messages are logged, not answered")
-    add_wecom_routes(
+    callbacks = add_wecom_routes(
         app,
         crypto=WeComCrypto(settings.wecom_token, settings.wecom_aes_key, settings.wecom_corp_id),
         corp_id=settings.wecom_corp_id,
@@ -207,6 +222,7 @@ def _wire_wecom(
         replay_window=settings.wecom_replay_window,
     )
     log.info("WeCom callbacks enabled", extra={"corp_id": settings.wecom_corp_id, "path": "/wecom/callback"})
+    return callbacks
 
 
 def _senders(settings: Settings, client: WeComClient | None) -> dict[str, Sender]:
@@ -216,20 +232,6 @@ def _senders(settings: Settings, client: WeComClient | None) -> dict[str, Sender
 
         senders["wecom"] = WeComSender(client, settings.wecom_agent_id)
     return senders
-
-
-def _kick_after_writes(notifier: Notifier) -> Middleware:
-    """After an API request that may have changed a ticket, the notifier runs a pass at once."""
-
-    @web.middleware
-    async def kick(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        finally:
-            if request.method not in ("GET", "HEAD", "OPTIONS"):
-                notifier.kick()
-
-    return kick
 
 
 async def create_app(
@@ -257,9 +259,8 @@ async def create_app(
         settings.public_url,
     )
     urger = ChatUrger(notifier, queries, runtime.catalog, runtime.directory, clock)
-    app = web.Application(
-        middlewares=[error_middleware, _kick_after_writes(notifier)], client_max_size=1024 * 1024
-    )
+    runtime.changes.listeners.append(lambda _ticket_id: notifier.kick())
+    app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
     app[SETTINGS] = settings
     app[RUNTIME] = runtime
     app[NOTIFIER] = notifier
@@ -277,11 +278,12 @@ async def create_app(
     )
     app.add_subapp("/api/v1.0", build_loonflow(api))
     add_openapi_route(app)
-    if settings.wecom_enabled:
-        _wire_wecom(app, settings, runtime, queries, client, notifier, urger, on_wecom_event)
     jobs = Jobs()
     app[JOBS] = jobs
     app.cleanup_ctx.append(jobs.lifespan)  # stopped and drained before `close` disposes the database
+    if settings.wecom_enabled:
+        callbacks = _wire_wecom(app, settings, runtime, queries, client, notifier, urger, on_wecom_event)
+        jobs.add_interval("wecom-inbox", callbacks.recover_and_drain, minutes=1)
     if settings.wecom_org_sync_minutes:
         from bot.wecom.org_sync_job import schedule_org_sync
 

@@ -90,7 +90,10 @@ class TicketService:
         external: ExternalLookup | None = None,
         rng: Callable[[], int] | None = None,
         sn_prefix: str = "loonflow",
+        on_change: Callable[[int], None] | None = None,
     ) -> None:
+        """`on_change(ticket_id)` is called after each committed change (e.g. to wake the notifier);
+        it must be quick and must not raise."""
         self._store = store
         self._catalog = catalog
         self._directory = directory
@@ -98,8 +101,17 @@ class TicketService:
         self._external = external
         self._rng = rng or (lambda: 0)
         self._sn_prefix = sn_prefix
+        self._on_change = on_change
+
+    def _committed(self, result: Result) -> Result:
+        if self._on_change is not None and isinstance(result, Done):
+            self._on_change(result.ticket.id)
+        return result
 
     async def create(self, cmd: Create, *, sn_prefix: str | None = None) -> Result:
+        return self._committed(await self._create(cmd, sn_prefix=sn_prefix))
+
+    async def _create(self, cmd: Create, *, sn_prefix: str | None) -> Result:
         wf = self._catalog.get(cmd.workflow_id)
         if wf is None:
             return Rejected(Reason.NOT_FOUND, f"no workflow {cmd.workflow_id}")
@@ -137,6 +149,9 @@ class TicketService:
         `guard`, when given, may refuse the command on the loaded ticket before the engine runs."""
         if isinstance(cmd, Create):
             return await self.create(cmd)
+        return self._committed(await self._execute(ticket_id, cmd, guard))
+
+    async def _execute(self, ticket_id: int, cmd: Command, guard: Guard | None) -> Result:
         for _ in range(MAX_ATTEMPTS):
             try:
                 async with self._store.transaction() as tx:

@@ -227,6 +227,9 @@ class WeComEmulator:
         self.per_minute = per_minute
         self.per_hour = per_hour
         self.records = Records()
+        # called with each SentMessage / CardUpdate / DroppedMessage / Failure as it is recorded
+        # (synchronously, in the emulator's event loop): benchmarks time arrivals with it
+        self.on_record: Callable[[SentMessage | CardUpdate | DroppedMessage | Failure], None] | None = None
         self.trusted_ips: set[str] | None = None  # None: every IP is trusted
         self.forbidden_paths: set[str] = set()  # answered with 48002
         self._rng = random.Random(seed)  # noqa: S311 - chaos and ids, not security
@@ -276,6 +279,11 @@ class WeComEmulator:
             raise KeyError(msgid)
         return self._new_response_code(sent.msgid, sent.agentid, sent.recipients)
 
+    def _record(self, where: list[Any], item: SentMessage | CardUpdate | DroppedMessage | Failure) -> None:
+        where.append(item)
+        if self.on_record is not None:
+            self.on_record(item)
+
     # ---- app
 
     def app(self) -> web.Application:
@@ -302,7 +310,7 @@ class WeComEmulator:
                 raise _err(60020, f"from ip: {request.remote}")
             result = await body(request)
         except ApiError as exc:
-            self.records.failures.append(Failure(path, exc.errcode, self.clock.now()))
+            self._record(self.records.failures, Failure(path, exc.errcode, self.clock.now()))
             return web.json_response({"errcode": exc.errcode, "errmsg": exc.errmsg})
         return web.json_response({"errcode": 0, "errmsg": "ok", **result})
 
@@ -489,14 +497,15 @@ class WeComEmulator:
                     self._deliveries[uid].append(now)
                     delivered.append(uid)
                 else:  # WeCom answers ok and drops the excess silently
-                    self.records.drops.append(DroppedMessage(msgid, uid, why, now))
+                    self._record(self.records.drops, DroppedMessage(msgid, uid, why, now))
             if task_id is not None:
                 self._task_ids[agentid].add(task_id)
             code = self._new_response_code(msgid, agentid, recipients) if card_type in INTERACTIVE else None
-            self.records.messages.append(
+            self._record(
+                self.records.messages,
                 SentMessage(
                     msgid, agentid, str(msgtype), data, recipients, tuple(delivered), invalid, code, now
-                )
+                ),
             )
             result: dict[str, Any] = {"invaliduser": "|".join(invalid), "msgid": msgid}
             if code is not None:
@@ -535,7 +544,7 @@ class WeComEmulator:
             entry.used = True
             targets = tuple(str(u) for u in userids) if userids else entry.recipients
             invalid = [u for u in targets if u not in entry.recipients]
-            self.records.updates.append(CardUpdate(entry.msgid, code, targets, data, now))
+            self._record(self.records.updates, CardUpdate(entry.msgid, code, targets, data, now))
             return {"invaliduser": invalid}
 
         return await self._answer(request, body)

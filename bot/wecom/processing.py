@@ -109,14 +109,16 @@ def make_wecom_processor(chat: WeComChat) -> Callable[[InboundEvent], Awaitable[
         reply_text = result.reply
         if result.close and delivery is None:
             reply_text = NOT_YOUR_CARD
-        if notifier is not None:
-            # a refused/stale click, or a click that worked on a card already closed (another
-            # device showed it): this card is shown the ticket's current state. A live card that
-            # worked is closed by the notifier's plan with every other card of the ticket.
-            if delivery is not None and (result.close or (result.changed and not delivery.live)):
-                await notifier.store.request_close(delivery.id, "", now)
-            if result.changed or result.close:
-                notifier.kick()
+        # a refused/stale click, or a click that worked on a card already closed (another device
+        # showed it): this card is shown the ticket's current state. A live card that worked is
+        # closed by the notifier's plan with every other card of the ticket.
+        if (
+            notifier is not None
+            and delivery is not None
+            and (result.close or (result.changed and not delivery.live))
+        ):
+            await notifier.store.request_close(delivery.id, "", now)
+            notifier.kick()  # (a change to the ticket kicks it by itself)
         if reply_text:
             await reply(event, reply_text)
 
@@ -135,8 +137,6 @@ def make_wecom_processor(chat: WeComChat) -> Callable[[InboundEvent], Awaitable[
             return
         text = await chat.conversation.reply_to(user.username, event.content, platform=PLATFORM)
         await reply(event, text)
-        if chat.notifier is not None:
-            chat.notifier.kick()
 
     return on_event
 

@@ -6,8 +6,10 @@ then retries; a duplicate is answered the same way and dropped) -> process from 
 tracked background task. Processing claims the stored row, calls `on_event`, and marks the row
 done, or failed (due again later; dead after the inbox's attempt limit).
 
-At start-up, rows whose processing claim outlived the lease (the process died mid-way) go back to
-pending, and every due pending row is processed: a crash loses nothing. At shutdown the running
+At start-up (and every minute, from the app's job runner), rows whose processing claim outlived the
+lease (the process died mid-way) go back to pending, and every due pending row is processed: a
+crash loses nothing. At most `max_concurrent` events are processed at once so that acks stay fast
+under load; beyond `max_backlog` waiting events, new ones stay in the inbox for that drain. At shutdown the running
 tasks are awaited (then cancelled after a timeout; their rows stay claimed until the lease ends).
 
 Refusals answer a short plain-text reason (403 signature / corp id / replay window, 400 malformed)
@@ -37,6 +39,8 @@ CALLBACK_PATH = "/wecom/callback"
 LEASE_SECONDS = 300.0  # a claim older than this is presumed dead (its process crashed)
 DRAIN_BATCH = 50
 SHUTDOWN_TIMEOUT = 10.0
+MAX_CONCURRENT = 4  # events processed at once: the acks keep the event loop's attention
+MAX_BACKLOG = 500  # events waiting for a slot; beyond that they wait in the inbox for the drain job
 RETRY_BASE = timedelta(seconds=30)
 RETRY_MAX = timedelta(hours=1)
 
@@ -105,6 +109,8 @@ class WeComCallbacks:
         max_bytes: int = MAX_BODY_BYTES,
         lease_seconds: float = LEASE_SECONDS,
         shutdown_timeout: float = SHUTDOWN_TIMEOUT,
+        max_concurrent: int = MAX_CONCURRENT,
+        max_backlog: int = MAX_BACKLOG,
     ) -> None:
         self.crypto = crypto
         self.corp_id = corp_id
@@ -117,6 +123,8 @@ class WeComCallbacks:
         self.shutdown_timeout = shutdown_timeout
         self.tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._max_backlog = max_backlog
 
     # ---- HTTP
 
@@ -155,6 +163,8 @@ class WeComCallbacks:
             log.info("wecom callback is a duplicate; dropped", extra=extra)
         elif self._closing:
             log.info("wecom callback stored; shutting down, processed at the next start", extra=extra)
+        elif len(self.tasks) >= self._max_backlog:
+            log.warning("wecom callback stored; backlog full, the inbox drain will process it", extra=extra)
         else:
             self.spawn(self.process(event), f"wecom-inbox-{event.dedupe_key}")
         return web.Response(status=200)
@@ -201,10 +211,12 @@ class WeComCallbacks:
             log.error("wecom inbox task failed", extra={"task": task.get_name()}, exc_info=exc)
 
     async def process(self, event: InboundEvent) -> None:
-        """Claim the stored row of `event` and run it (nothing happens if another worker has it)."""
-        item = await self.inbox.claim_key(PLATFORM, event.dedupe_key, self.clock.now())
-        if item is not None:
-            await self._run(item, event)
+        """Claim the stored row of `event` and run it (nothing happens if another worker has it),
+        at most `max_concurrent` at a time."""
+        async with self._slots:
+            item = await self.inbox.claim_key(PLATFORM, event.dedupe_key, self.clock.now())
+            if item is not None:
+                await self._run(item, event)
 
     async def _run(self, item: InboxEntry, event: InboundEvent | None) -> None:
         extra = {"inbox_id": item.id, "dedupe_key": item.dedupe_key, "msg_id": event.msg_id if event else ""}

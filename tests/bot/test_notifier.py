@@ -202,3 +202,13 @@ def test_backoff_doubles_and_is_capped() -> None:
     assert [backoff(n, None) for n in range(4)] == [5.0, 10.0, 20.0, 40.0]
     assert backoff(30, None) == 3600.0 and backoff(0, 90.0) == 90.0
     assert timedelta(seconds=backoff(1, None)) == timedelta(seconds=10)
+
+
+async def test_each_committed_change_wakes_the_listeners_and_a_refusal_does_not(world: World) -> None:
+    seen: list[int] = []
+    world.runtime.changes.listeners.append(seen.append)
+    ticket_id = await create_leave(world)
+    refused = await world.runtime.service.execute(ticket_id, core.Handle("sunhao", 152))
+    assert not isinstance(refused, Done)
+    await approve(world, ticket_id)
+    assert seen == [ticket_id, ticket_id]

@@ -10,13 +10,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bot.app import RUNTIME, create_app
+from bot.app import JOBS, RUNTIME, create_app
 from bot.wecom.callback import InboundEvent
 from bot.wecom.routes import WECOM_CALLBACKS
 from config.settings import load_settings
@@ -247,3 +247,57 @@ async def test_no_wecom_routes_without_wecom_settings(aiohttp_client: Any, datab
     client: TestClient = await aiohttp_client(app)
     assert WECOM_CALLBACKS not in app
     assert (await client.get("/wecom/callback")).status == 404
+
+
+@dataclass
+class Gate:
+    """A processor that holds every event until `open` is set; counts how many run at once."""
+
+    open: asyncio.Event = field(default_factory=asyncio.Event)
+    running: int = 0
+    most: int = 0
+    done: list[str] = field(default_factory=list)
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def __call__(self, event: InboundEvent) -> None:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        self.entered.set()
+        await self.open.wait()
+        self.running -= 1
+        self.done.append(event.dedupe_key)
+
+
+async def test_processing_runs_a_bounded_number_of_events_at_once(make_bot: BotFactory) -> None:
+    from bot.wecom.routes import MAX_CONCURRENT
+
+    gate = Gate()
+    bot = await make_bot(cast(Any, gate))
+    for i in range(MAX_CONCURRENT + 3):
+        assert await bot.send(text_msg(8000 + i)) == (200, "")  # acked while earlier ones are held
+    async with asyncio.timeout(WAIT):
+        while gate.running < MAX_CONCURRENT:
+            gate.entered.clear()
+            await gate.entered.wait()
+    assert gate.running == MAX_CONCURRENT
+    gate.open.set()
+    await bot.settle()
+    assert gate.most == MAX_CONCURRENT and len(gate.done) == MAX_CONCURRENT + 3
+    assert {status for _, status, _ in await bot.rows()} == {"done"}
+
+
+async def test_beyond_the_backlog_events_wait_in_the_inbox_for_the_drain(make_bot: BotFactory) -> None:
+    gate = Gate()
+    bot = await make_bot(cast(Any, gate))
+    callbacks = bot.app[WECOM_CALLBACKS]
+    callbacks._max_backlog = 2  # a tiny backlog for the test
+    for i in range(4):
+        assert await bot.send(text_msg(8100 + i)) == (200, "")
+    assert len(callbacks.tasks) == 2
+    gate.open.set()
+    await bot.settle()
+    statuses = sorted(status for _, status, _ in await bot.rows())
+    assert statuses == ["done", "done", "pending", "pending"]
+    await callbacks.recover_and_drain()  # what the app's "wecom-inbox" job runs every minute
+    assert {status for _, status, _ in await bot.rows()} == {"done"} and len(gate.done) == 4
+    assert "wecom-inbox" in bot.app[JOBS].names
