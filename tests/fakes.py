@@ -41,7 +41,13 @@ class RecordingSender:
             raise self.fail.pop(0)
         self.sent.append((delivery.id, delivery.address, card, fresh))
         code = f"rc{len(self.sent)}" if card.buttons else ""
-        return SentRef(f"m{len(self.sent)}", code, f"task{delivery.id}_{fresh}")
+        return SentRef(
+            f"m{len(self.sent)}", code, f"task{delivery.id}_{fresh}", timedelta(hours=24) if code else None
+        )
+
+    def can_update(self, delivery: Delivery, now: datetime) -> bool:
+        expires = delivery.code_expires_at
+        return bool(delivery.response_code) and expires is not None and expires > now
 
     async def update_card(self, delivery: Delivery, card: Card) -> None:
         if self.fail_update:

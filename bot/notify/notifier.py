@@ -6,8 +6,9 @@ One pass (`run_once`):
    transaction (store.commit_plan), so an event is planned exactly once and never lost;
 2. send: every due planned delivery. The card is built when it is sent, from the ticket as it is
    then; a button card whose buttons are gone by then is cancelled, not sent;
-3. close: every due close. The card becomes a result card through its single-use response_code
-   (kept for 24 h); if the code is used or expired, a fresh result message is sent instead.
+3. close: every due close. The card becomes a result card in place where the platform still allows
+   it (WeCom: its single-use response_code, kept 24 h; DingTalk: by outTrackId); otherwise (a code
+   used or expired) a fresh result message is sent instead.
 
 Failures are retried with exponential backoff (`SendFailed.retry_after` is the floor); a delivery
 that keeps failing ends "dead" (sends) or closed with the error (closes) after the store's attempt
@@ -47,7 +48,6 @@ from core.workflow import Workflow
 
 log = logging.getLogger("ticketbot.notify")
 
-CODE_TTL = timedelta(hours=24)  # WeCom: 72 h in newer docs, 24 h in older ones; 24 h is the bound
 BATCH = 100
 RETRY_BASE = 5.0
 RETRY_MAX = 3600.0
@@ -251,7 +251,7 @@ class Notifier:
             task_id=ref.task_id,
             msg_id=ref.msg_id,
             response_code=ref.response_code,
-            code_expires_at=now + CODE_TTL if ref.response_code else None,
+            code_expires_at=now + ref.code_ttl if ref.code_ttl is not None else None,
             state_id=ticket.state_id,
             version=ticket.version,
             actions=sig if live else "",
@@ -318,7 +318,7 @@ class Notifier:
         )
         if d.close_note:
             card = replace(card, result_text=d.close_note)
-        usable = bool(d.response_code) and d.code_expires_at is not None and d.code_expires_at > now
+        usable = sender.can_update(d, now)
         if usable:
             try:
                 await sender.update_card(d, card)

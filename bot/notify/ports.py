@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.cards.model import Card
@@ -177,11 +177,14 @@ class DeliveryStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SentRef:
-    """What a platform answered to a sent card."""
+    """What a platform answered to a sent card: its message id, the id the card is updated by
+    (`task_id`: WeCom task_id, DingTalk outTrackId) and, where updates need one, a single-use
+    `response_code` valid for `code_ttl`."""
 
     msg_id: str
     response_code: str = ""
     task_id: str | None = None
+    code_ttl: timedelta | None = None
 
 
 class SendFailed(Exception):
@@ -205,6 +208,10 @@ class Sender(Protocol):
     async def send_card(self, delivery: Delivery, card: Card, *, fresh: int = 0) -> SentRef:
         """Send `card` to `delivery.address`. `fresh` > 0: another message about the same
         delivery (e.g. its result after the card's response_code expired), with a new task id."""
+        ...
+
+    def can_update(self, delivery: Delivery, now: datetime) -> bool:
+        """Whether the sent card `delivery` may still be changed in place (else a fresh message)."""
         ...
 
     async def update_card(self, delivery: Delivery, card: Card) -> None:

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 from bot.handlers.clicks import handle_click
 from bot.handlers.conversation import Conversation
-from bot.notify.notifier import CODE_TTL, Notifier
+from bot.notify.notifier import Notifier
 from bot.wecom.callback import InboundEvent
 from bot.wecom.client import RateLimited, WeComClient, WeComError
-from bot.wecom.sender import PLATFORM
+from bot.wecom.sender import CODE_TTL, PLATFORM
 from core.org import User
 from core.ports import Clock, Directory
 from core.service import TicketService

@@ -12,6 +12,7 @@ Errors become `SendFailed` with a retry hint the notifier understands:
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from bot.cards.model import Card
 from bot.cards.wecom import render_wecom, render_wecom_update, task_id_for
@@ -30,6 +31,7 @@ from core.org import User
 log = logging.getLogger("ticketbot.wecom.sender")
 
 PLATFORM = "wecom"
+CODE_TTL = timedelta(hours=24)  # response_code: 72 h in newer docs, 24 h in older ones; 24 h is the bound
 RETRY_SECONDS = 30.0
 CONFIG_RETRY_SECONDS = 600.0
 
@@ -67,7 +69,12 @@ class WeComSender:
             raise _failed(exc) from exc
         if delivery.address in result.invalid_users:
             raise SendFailed(f"WeCom reported {delivery.address!r} as an invalid recipient")
-        return SentRef(result.msgid, result.response_code or "", task_id)
+        code = result.response_code or ""
+        return SentRef(result.msgid, code, task_id, CODE_TTL if code else None)
+
+    def can_update(self, delivery: Delivery, now: datetime) -> bool:
+        expires = delivery.code_expires_at
+        return bool(delivery.task_id and delivery.response_code) and expires is not None and expires > now
 
     async def update_card(self, delivery: Delivery, card: Card) -> None:
         if not delivery.task_id or not delivery.response_code:

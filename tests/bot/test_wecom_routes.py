@@ -269,7 +269,7 @@ class Gate:
 
 
 async def test_processing_runs_a_bounded_number_of_events_at_once(make_bot: BotFactory) -> None:
-    from bot.wecom.routes import MAX_CONCURRENT
+    from bot.inbox import MAX_CONCURRENT
 
     gate = Gate()
     bot = await make_bot(cast(Any, gate))
@@ -290,7 +290,7 @@ async def test_beyond_the_backlog_events_wait_in_the_inbox_for_the_drain(make_bo
     gate = Gate()
     bot = await make_bot(cast(Any, gate))
     callbacks = bot.app[WECOM_CALLBACKS]
-    callbacks._max_backlog = 2  # a tiny backlog for the test
+    callbacks.worker.max_backlog = 2  # a tiny backlog for the test
     for i in range(4):
         assert await bot.send(text_msg(8100 + i)) == (200, "")
     assert len(callbacks.tasks) == 2
