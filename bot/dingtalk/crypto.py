@@ -23,10 +23,14 @@ BLOCK = 32
 
 
 class CallbackRefused(Exception):
-    def __init__(self, status: int, reason: str) -> None:
+    """A callback to refuse with HTTP `status`; `reason` is short and safe to answer and log (it
+    never carries a secret); `msg_id` is the platform's message id when it was known at the refusal."""
+
+    def __init__(self, status: int, reason: str, *, msg_id: str = "") -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.msg_id = msg_id
 
 
 def _key(encoding_aes_key: str) -> bytes:
@@ -51,6 +55,10 @@ class DingTalkCrypto:
 
     def __post_init__(self) -> None:
         _key(self.aes_key)
+
+    def sign(self, timestamp: str, nonce: str, encrypt: str) -> str:
+        """The signature DingTalk expects over an encrypted reply (sha1 hex, as `signature`)."""
+        return signature(self.token, timestamp, nonce, encrypt)
 
     def verify(self, msg_signature: str, timestamp: str, nonce: str, encrypt: str) -> None:
         expected = signature(self.token, timestamp, nonce, encrypt)
