@@ -10,6 +10,17 @@
   ``_REPLAY_WINDOW``: the WeCom self-built app; WeCom is on when corp id, token and AES key are all set
 - ``TICKETBOT_WECOM_ORG_SYNC_MINUTES``: sync the directory from WeCom every N minutes while serving
   (0, the default, is off; at most 10080 = a week); needs the corp id and the secret
+- ``TICKETBOT_DINGTALK_APP_KEY`` / ``_APP_SECRET``: the DingTalk internal app; DingTalk is on when both
+  are set (one alone is refused); the token, AES key, robot code, card template and org sync need them
+- ``TICKETBOT_DINGTALK_TOKEN`` / ``_AES_KEY``: both or neither; they serve the HTTP event subscription
+  at /dingtalk/events. ``_OWNER_KEY``: the ``$key`` in the decrypted plaintext; default the app key
+- ``TICKETBOT_DINGTALK_ROBOT_CODE`` / ``_CARD_TEMPLATE_ID`` / ``_CARD_CALLBACK_KEY`` (default
+  ``ticketbot``) / ``_AGENT_ID``: the app's robot, its interactive card template, the callbackRouteKey
+  of its card callback, its AgentId (work notifications, the fallback channel)
+- ``TICKETBOT_DINGTALK_API_BASE`` / ``_OAPI_BASE``: https://api.dingtalk.com, https://oapi.dingtalk.com
+- ``TICKETBOT_DINGTALK_ORG_SYNC_MINUTES``: as WeCom's, from DingTalk; needs the app key and secret
+- ``TICKETBOT_ORG_PERSON_KEY``: ``mobile`` (default) or ``email``, the key that merges one person's
+  WeCom and DingTalk identities when both directories are imported
 
 `describe()` returns the same list as data (name, default, meaning) for the README and ``--help``.
 The default database is an absolute path computed from the working directory when the settings
@@ -18,8 +29,6 @@ are loaded, so a later ``chdir`` does not move the database. Empty variables cou
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import re
 from collections.abc import Mapping
@@ -29,15 +38,35 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from config.errors import SettingsError
+from config.platform_settings import (
+    DINGTALK_API_BASE,
+    DINGTALK_OAPI_BASE,
+    ORG_SYNC_MAX_MINUTES,
+    WECOM_API_BASE,
+    check_dingtalk,
+    check_wecom,
+    http_url,
+)
+from config.platform_settings import aes_key_problem as aes_key_problem  # re-exported
 
 PREFIX = "TICKETBOT_"
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SN_PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}\Z")
 _URL_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-WECOM_API_BASE = "https://qyapi.weixin.qq.com"
 WECOM_REQUIRED = ("wecom_corp_id", "wecom_token", "wecom_aes_key")
-ORG_SYNC_MAX_MINUTES = 7 * 24 * 60  # a week; a longer period is a typo, not a schedule
+DINGTALK_CARD_CALLBACK_KEY = "ticketbot"
+ORG_PERSON_KEYS = ("mobile", "email")
+SECRET_FIELDS = frozenset(
+    (
+        "wecom_secret",
+        "wecom_token",
+        "wecom_aes_key",
+        "dingtalk_app_secret",
+        "dingtalk_token",
+        "dingtalk_aes_key",
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +87,23 @@ class Settings:
     wecom_api_base: str = WECOM_API_BASE
     wecom_replay_window: int = 0
     wecom_org_sync_minutes: int = 0
+    dingtalk_app_key: str = ""
+    dingtalk_app_secret: str = ""
+    dingtalk_robot_code: str = ""
+    dingtalk_token: str = ""
+    dingtalk_aes_key: str = ""
+    dingtalk_owner_key: str = ""  # "" becomes the app key
+    dingtalk_card_template_id: str = ""
+    dingtalk_card_callback_key: str = DINGTALK_CARD_CALLBACK_KEY
+    dingtalk_agent_id: int | None = None
+    dingtalk_api_base: str = DINGTALK_API_BASE
+    dingtalk_oapi_base: str = DINGTALK_OAPI_BASE
+    dingtalk_org_sync_minutes: int = 0
+    org_person_key: str = "mobile"
+
+    def __post_init__(self) -> None:
+        if not self.dingtalk_owner_key and self.dingtalk_app_key:
+            object.__setattr__(self, "dingtalk_owner_key", self.dingtalk_app_key)
 
     @property
     def wecom_enabled(self) -> bool:
@@ -65,20 +111,29 @@ class Settings:
         partial set)."""
         return bool(self.wecom_corp_id and self.wecom_token and self.wecom_aes_key)
 
-    def __repr__(self) -> str:  # the database URL may carry a password; WeCom secrets never shown
-        def hidden(value: str) -> str:
-            return "'***'" if value else "''"
+    @property
+    def dingtalk_enabled(self) -> bool:
+        """DingTalk is on: the app key and secret are both set (load_settings refuses one alone)."""
+        return bool(self.dingtalk_app_key and self.dingtalk_app_secret)
 
-        return (
-            f"Settings(database_url={redact_url(self.database_url)!r}, config_dir={str(self.config_dir)!r}, "
-            f"host={self.host!r}, port={self.port}, log_level={self.log_level!r}, "
-            f"public_url={self.public_url!r}, sn_prefix={self.sn_prefix!r}, "
-            f"api_strict_status={self.api_strict_status}, wecom_corp_id={self.wecom_corp_id!r}, "
-            f"wecom_agent_id={self.wecom_agent_id!r}, wecom_secret={hidden(self.wecom_secret)}, "
-            f"wecom_token={hidden(self.wecom_token)}, wecom_aes_key={hidden(self.wecom_aes_key)}, "
-            f"wecom_api_base={self.wecom_api_base!r}, wecom_replay_window={self.wecom_replay_window}, "
-            f"wecom_org_sync_minutes={self.wecom_org_sync_minutes})"
-        )
+    @property
+    def dingtalk_events_enabled(self) -> bool:
+        """The HTTP event subscription (/dingtalk/events) is served: DingTalk is on and the token and
+        AES key are set."""
+        return bool(self.dingtalk_enabled and self.dingtalk_token and self.dingtalk_aes_key)
+
+    def __repr__(self) -> str:  # the database URL may carry a password; platform secrets never shown
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS:
+                value = "***" if value else ""
+            elif f.name == "database_url":
+                value = redact_url(value)
+            elif f.name == "config_dir":
+                value = str(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +207,65 @@ def describe() -> tuple[SettingDoc, ...]:
             "needs WECOM_CORP_ID and WECOM_SECRET",
         ),
         SettingDoc(
+            f"{PREFIX}DINGTALK_APP_KEY",
+            "(unset: DingTalk off)",
+            "AppKey (Client ID) of the DingTalk internal app; DingTalk is on when APP_KEY and APP_SECRET are "
+            "both set (one alone is refused); TOKEN, AES_KEY, ROBOT_CODE, CARD_TEMPLATE_ID and "
+            "ORG_SYNC_MINUTES need them",
+        ),
+        SettingDoc(f"{PREFIX}DINGTALK_APP_SECRET", "(unset)", "AppSecret of the DingTalk internal app"),
+        SettingDoc(
+            f"{PREFIX}DINGTALK_ROBOT_CODE", "(unset)", "robotCode of the app's robot (robot messages, cards)"
+        ),
+        SettingDoc(
+            f"{PREFIX}DINGTALK_TOKEN",
+            "(unset)",
+            "the event subscription Token; with AES_KEY (both or neither) events are served at "
+            "/dingtalk/events",
+        ),
+        SettingDoc(
+            f"{PREFIX}DINGTALK_AES_KEY",
+            "(unset)",
+            "the event subscription aes_key (43 base64 characters that decode to 32 bytes)",
+        ),
+        SettingDoc(
+            f"{PREFIX}DINGTALK_OWNER_KEY",
+            "(the app key)",
+            "the $key that ends a decrypted event: the AppKey for a subscription set in the developer "
+            "console, the CorpId for one registered by API",
+        ),
+        SettingDoc(
+            f"{PREFIX}DINGTALK_CARD_TEMPLATE_ID", "(unset)", "cardTemplateId of the interactive card template"
+        ),
+        SettingDoc(
+            f"{PREFIX}DINGTALK_CARD_CALLBACK_KEY",
+            DINGTALK_CARD_CALLBACK_KEY,
+            "the callbackRouteKey under which the card click callback is registered",
+        ),
+        SettingDoc(
+            f"{PREFIX}DINGTALK_AGENT_ID",
+            "(unset)",
+            "AgentId of the DingTalk app (an integer); needed only for work notifications, the fallback channel",
+        ),
+        SettingDoc(f"{PREFIX}DINGTALK_API_BASE", DINGTALK_API_BASE, "base URL of the DingTalk API (v1.0)"),
+        SettingDoc(
+            f"{PREFIX}DINGTALK_OAPI_BASE",
+            DINGTALK_OAPI_BASE,
+            "base URL of the older DingTalk endpoints (oapi) still needed",
+        ),
+        SettingDoc(
+            f"{PREFIX}DINGTALK_ORG_SYNC_MINUTES",
+            "0",
+            "while serving, sync the directory from DingTalk every N minutes; 0 is off, at most "
+            f"{ORG_SYNC_MAX_MINUTES} (a week); needs DINGTALK_APP_KEY and DINGTALK_APP_SECRET",
+        ),
+        SettingDoc(
+            f"{PREFIX}ORG_PERSON_KEY",
+            "mobile",
+            "mobile or email: the attribute that identifies one person across the WeCom and DingTalk "
+            "directories, to merge their two identities when both are imported",
+        ),
+        SettingDoc(
             f"{PREFIX}APP_<NAME>_TOKEN",
             "(the token in apps.yaml)",
             "overrides the token of API app <NAME> (upper-cased, non-alphanumerics as _)",
@@ -183,20 +297,6 @@ def redact_url(url: str) -> str:
 
 
 _NAMES = tuple(f.name for f in fields(Settings))
-
-
-def aes_key_problem(encoding_aes_key: str) -> str:
-    """Why `encoding_aes_key` is not a usable WeCom/DingTalk EncodingAESKey, or "" if it is."""
-    expected = "expected the platform's EncodingAESKey: 43 base64 characters that decode to 32 bytes"
-    if len(encoding_aes_key) != 43:
-        return f"{len(encoding_aes_key)} characters long; {expected}"
-    try:
-        key = base64.b64decode(encoding_aes_key + "=", validate=True)
-    except (binascii.Error, ValueError):
-        return f"not base64; {expected}"
-    if len(key) != 32:
-        return f"decodes to {len(key)} bytes; {expected}"
-    return ""
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -247,6 +347,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             return default
         return parsed
 
+    def base_url(name: str, default: str) -> str:
+        return http_url(name, text(name, default), default, errors)
+
     database_url = text("database_url", "") or default_database_url()
     if not _URL_SCHEME_RE.match(database_url):
         errors.append(
@@ -287,12 +390,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     if log_level not in LOG_LEVELS:
         errors.append(f"{PREFIX}LOG_LEVEL: '{log_level}' is not a log level (one of {', '.join(LOG_LEVELS)})")
 
-    public_url = text("public_url", "http://127.0.0.1:8080").rstrip("/")
-    parts = urlsplit(public_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        errors.append(
-            f"{PREFIX}PUBLIC_URL: '{public_url}' is not an http(s) URL (e.g. https://bot.example.com)"
-        )
+    public_url = http_url(
+        "public_url", text("public_url", "http://127.0.0.1:8080"), "https://bot.example.com", errors
+    )
 
     sn_prefix = text("sn_prefix", "loonflow")
     if not SN_PREFIX_RE.match(sn_prefix):
@@ -311,51 +411,59 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         elif flag not in ("0", "false", "no", "off"):
             errors.append(f"{where}: '{raw}' is not a boolean (use 1 or 0)")
 
+    sync_what = f"a number of minutes (0 to {ORG_SYNC_MAX_MINUTES}, i.e. at most a week; 0 = off)"
+    agent_id_what = "an agent id (a non-negative integer)"
+
     wecom_corp_id = text("wecom_corp_id", "")
     wecom_secret = text("wecom_secret", "")
     wecom_token = text("wecom_token", "")
     wecom_aes_key = text("wecom_aes_key", "")
-    if wecom_aes_key:
-        problem = aes_key_problem(wecom_aes_key)
-        if problem:
-            errors.append(f"{PREFIX}WECOM_AES_KEY: {problem}")
-    given = {"wecom_corp_id": wecom_corp_id, "wecom_token": wecom_token, "wecom_aes_key": wecom_aes_key}
-    missing = [PREFIX + name.upper() for name in WECOM_REQUIRED if not given[name]]
-    if 0 < len(missing) < len(WECOM_REQUIRED):
-        present = [PREFIX + name.upper() for name in WECOM_REQUIRED if given[name]]
-        errors.append(
-            f"WeCom is partly configured: {', '.join(present)} set but {', '.join(missing)} missing "
-            f"(set all of {', '.join(PREFIX + n.upper() for n in WECOM_REQUIRED)}, or none)"
-        )
-
-    wecom_agent_id = integer("wecom_agent_id", None, minimum=0, what="an agent id (a non-negative integer)")
+    wecom_agent_id = integer("wecom_agent_id", None, minimum=0, what=agent_id_what)
     wecom_replay_window = integer(
         "wecom_replay_window", 0, minimum=0, what="a number of seconds (0 or more; 0 = off)"
     )
     wecom_org_sync_minutes = integer(
-        "wecom_org_sync_minutes",
-        0,
-        minimum=0,
-        maximum=ORG_SYNC_MAX_MINUTES,
-        what=f"a number of minutes (0 to {ORG_SYNC_MAX_MINUTES}, i.e. at most a week; 0 = off)",
+        "wecom_org_sync_minutes", 0, minimum=0, maximum=ORG_SYNC_MAX_MINUTES, what=sync_what
     )
-    if wecom_org_sync_minutes:
-        lacking = [
-            PREFIX + name.upper()
-            for name, got in (("wecom_corp_id", wecom_corp_id), ("wecom_secret", wecom_secret))
-            if not got
-        ]
-        if lacking:
-            errors.append(
-                f"{PREFIX}WECOM_ORG_SYNC_MINUTES is {wecom_org_sync_minutes} but {', '.join(lacking)} "
-                f"{'is' if len(lacking) == 1 else 'are'} not set: the scheduled directory sync needs the WeCom corp id and the app secret "
-                "(set them, or set TICKETBOT_WECOM_ORG_SYNC_MINUTES=0)"
-            )
-    wecom_api_base = text("wecom_api_base", WECOM_API_BASE).rstrip("/")
-    api_parts = urlsplit(wecom_api_base)
-    if api_parts.scheme not in ("http", "https") or not api_parts.netloc:
+    check_wecom(
+        corp_id=wecom_corp_id,
+        secret=wecom_secret,
+        token=wecom_token,
+        aes_key=wecom_aes_key,
+        org_sync_minutes=wecom_org_sync_minutes or 0,
+        errors=errors,
+    )
+    wecom_api_base = base_url("wecom_api_base", WECOM_API_BASE)
+
+    dingtalk_app_key = text("dingtalk_app_key", "")
+    dingtalk_app_secret = text("dingtalk_app_secret", "")
+    dingtalk_robot_code = text("dingtalk_robot_code", "")
+    dingtalk_token = text("dingtalk_token", "")
+    dingtalk_aes_key = text("dingtalk_aes_key", "")
+    dingtalk_card_template_id = text("dingtalk_card_template_id", "")
+    dingtalk_owner_key = text("dingtalk_owner_key", "") or dingtalk_app_key
+    dingtalk_card_callback_key = text("dingtalk_card_callback_key", DINGTALK_CARD_CALLBACK_KEY)
+    dingtalk_agent_id = integer("dingtalk_agent_id", None, minimum=0, what=agent_id_what)
+    dingtalk_org_sync_minutes = integer(
+        "dingtalk_org_sync_minutes", 0, minimum=0, maximum=ORG_SYNC_MAX_MINUTES, what=sync_what
+    )
+    check_dingtalk(
+        app_key=dingtalk_app_key,
+        app_secret=dingtalk_app_secret,
+        token=dingtalk_token,
+        aes_key=dingtalk_aes_key,
+        robot_code=dingtalk_robot_code,
+        card_template_id=dingtalk_card_template_id,
+        org_sync_minutes=dingtalk_org_sync_minutes or 0,
+        errors=errors,
+    )
+    dingtalk_api_base = base_url("dingtalk_api_base", DINGTALK_API_BASE)
+    dingtalk_oapi_base = base_url("dingtalk_oapi_base", DINGTALK_OAPI_BASE)
+
+    org_person_key = text("org_person_key", "mobile").lower()
+    if org_person_key not in ORG_PERSON_KEYS:
         errors.append(
-            f"{PREFIX}WECOM_API_BASE: '{wecom_api_base}' is not an http(s) URL (e.g. {WECOM_API_BASE})"
+            f"{PREFIX}ORG_PERSON_KEY: '{org_person_key}' is not a person key (one of {', '.join(ORG_PERSON_KEYS)})"
         )
 
     if errors:
@@ -369,6 +477,19 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         wecom_api_base=wecom_api_base,
         wecom_replay_window=wecom_replay_window if wecom_replay_window is not None else 0,
         wecom_org_sync_minutes=wecom_org_sync_minutes or 0,
+        dingtalk_app_key=dingtalk_app_key,
+        dingtalk_app_secret=dingtalk_app_secret,
+        dingtalk_robot_code=dingtalk_robot_code,
+        dingtalk_token=dingtalk_token,
+        dingtalk_aes_key=dingtalk_aes_key,
+        dingtalk_card_template_id=dingtalk_card_template_id,
+        dingtalk_owner_key=dingtalk_owner_key,
+        dingtalk_card_callback_key=dingtalk_card_callback_key,
+        dingtalk_agent_id=dingtalk_agent_id,
+        dingtalk_api_base=dingtalk_api_base,
+        dingtalk_oapi_base=dingtalk_oapi_base,
+        dingtalk_org_sync_minutes=dingtalk_org_sync_minutes or 0,
+        org_person_key=org_person_key,
         api_strict_status=api_strict_status,
         database_url=database_url,
         config_dir=config_dir,

@@ -285,3 +285,324 @@ def test_wecom_org_sync_is_documented() -> None:
     assert "TICKETBOT_WECOM_ORG_SYNC_MINUTES" in format_help()
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert "TICKETBOT_WECOM_ORG_SYNC_MINUTES" in readme
+
+
+DINGTALK_ENV = {
+    "TICKETBOT_DINGTALK_APP_KEY": "dingappkey123",
+    "TICKETBOT_DINGTALK_APP_SECRET": "ding-s3cret-app-secret",
+}
+DINGTALK_EVENTS_ENV = {
+    **DINGTALK_ENV,
+    "TICKETBOT_DINGTALK_TOKEN": "ding-tok-en-456",
+    "TICKETBOT_DINGTALK_AES_KEY": AES_KEY,
+}
+DINGTALK_SECRETS = ("ding-s3cret-app-secret", "ding-tok-en-456", AES_KEY)
+
+
+def test_dingtalk_is_off_by_default() -> None:
+    s = load_settings({})
+    assert not s.dingtalk_enabled and not s.dingtalk_events_enabled
+    assert (
+        s.dingtalk_app_key,
+        s.dingtalk_app_secret,
+        s.dingtalk_robot_code,
+        s.dingtalk_token,
+        s.dingtalk_aes_key,
+        s.dingtalk_owner_key,
+        s.dingtalk_card_template_id,
+    ) == ("", "", "", "", "", "", "")
+    assert s.dingtalk_agent_id is None
+    assert s.dingtalk_card_callback_key == "ticketbot"
+    assert s.dingtalk_api_base == "https://api.dingtalk.com"
+    assert s.dingtalk_oapi_base == "https://oapi.dingtalk.com"
+    assert s.dingtalk_org_sync_minutes == 0
+    assert s.org_person_key == "mobile"
+
+
+def test_dingtalk_app_credentials_turn_it_on() -> None:
+    s = load_settings(DINGTALK_ENV)
+    assert s.dingtalk_enabled and not s.dingtalk_events_enabled
+    assert s.dingtalk_app_key == "dingappkey123" and s.dingtalk_app_secret == "ding-s3cret-app-secret"
+    assert s.dingtalk_owner_key == "dingappkey123"  # the owner key defaults to the app key
+    assert not s.wecom_enabled
+
+
+def test_dingtalk_from_env() -> None:
+    s = load_settings(
+        {
+            **DINGTALK_EVENTS_ENV,
+            "TICKETBOT_DINGTALK_ROBOT_CODE": " dingrobot789 ",
+            "TICKETBOT_DINGTALK_OWNER_KEY": "dingcorp42",
+            "TICKETBOT_DINGTALK_CARD_TEMPLATE_ID": "tpl-1.schema",
+            "TICKETBOT_DINGTALK_CARD_CALLBACK_KEY": "ticketbot-prod",
+            "TICKETBOT_DINGTALK_AGENT_ID": "3001234",
+            "TICKETBOT_DINGTALK_API_BASE": "http://127.0.0.1:9002/",
+            "TICKETBOT_DINGTALK_OAPI_BASE": "http://127.0.0.1:9002/oapi//",
+            "TICKETBOT_DINGTALK_ORG_SYNC_MINUTES": "120",
+            "TICKETBOT_ORG_PERSON_KEY": "email",
+        }
+    )
+    assert s.dingtalk_enabled and s.dingtalk_events_enabled
+    assert s.dingtalk_token == "ding-tok-en-456" and s.dingtalk_aes_key == AES_KEY
+    assert s.dingtalk_robot_code == "dingrobot789"
+    assert s.dingtalk_owner_key == "dingcorp42"
+    assert s.dingtalk_card_template_id == "tpl-1.schema"
+    assert s.dingtalk_card_callback_key == "ticketbot-prod"
+    assert s.dingtalk_agent_id == 3001234
+    assert s.dingtalk_api_base == "http://127.0.0.1:9002"
+    assert s.dingtalk_oapi_base == "http://127.0.0.1:9002/oapi"
+    assert s.dingtalk_org_sync_minutes == 120
+    assert s.org_person_key == "email"
+
+
+def test_dingtalk_overrides_and_direct_construction_resolve_the_owner_key(tmp_path: Path) -> None:
+    s = load_settings({}, dingtalk_app_key="k1", dingtalk_app_secret="s1", dingtalk_agent_id=7)
+    assert s.dingtalk_enabled and s.dingtalk_owner_key == "k1" and s.dingtalk_agent_id == 7
+    direct = Settings(database_url="sqlite+aiosqlite://", config_dir=tmp_path, dingtalk_app_key="k2")
+    assert direct.dingtalk_owner_key == "k2"
+    assert Settings(database_url="x://", config_dir=tmp_path).dingtalk_owner_key == ""
+
+
+def test_wecom_and_dingtalk_together() -> None:
+    s = load_settings({**WECOM_ENV, **DINGTALK_EVENTS_ENV})
+    assert s.wecom_enabled and s.dingtalk_enabled and s.dingtalk_events_enabled
+
+
+def test_dingtalk_secrets_never_in_repr() -> None:
+    text = repr(load_settings({**DINGTALK_EVENTS_ENV, "TICKETBOT_DINGTALK_ROBOT_CODE": "dingrobot789"}))
+    for secret in DINGTALK_SECRETS:
+        assert secret not in text
+    for hidden in ("dingtalk_app_secret", "dingtalk_token", "dingtalk_aes_key"):
+        assert f"{hidden}='***'" in text
+    assert "dingtalk_app_key='dingappkey123'" in text and "dingtalk_owner_key='dingappkey123'" in text
+    assert "dingtalk_robot_code='dingrobot789'" in text
+    assert "dingtalk_app_secret=''" in repr(load_settings({}))
+
+
+def test_repr_names_every_field() -> None:
+    text = repr(load_settings(DINGTALK_ENV))
+    for f in dataclasses.fields(Settings):
+        assert f" {f.name}=" in text or text.startswith(f"Settings({f.name}=")
+
+
+@pytest.mark.parametrize(
+    ("env", "present", "missing"),
+    [
+        ({"TICKETBOT_DINGTALK_APP_KEY": "dingappkey123"}, "APP_KEY", "APP_SECRET"),
+        ({"TICKETBOT_DINGTALK_APP_SECRET": "ding-s3cret-app-secret"}, "APP_SECRET", "APP_KEY"),
+        (
+            {
+                "TICKETBOT_DINGTALK_APP_KEY": "dingappkey123",
+                "TICKETBOT_DINGTALK_TOKEN": "t",
+                "TICKETBOT_DINGTALK_AES_KEY": AES_KEY,
+            },
+            "APP_KEY",
+            "APP_SECRET",
+        ),
+    ],
+)
+def test_dingtalk_partial_credentials_are_refused(env: dict[str, str], present: str, missing: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(env)
+    (error,) = info.value.errors  # the settings needing the credentials are not reported again
+    assert error == (
+        f"DingTalk is partly configured: TICKETBOT_DINGTALK_{present} set but TICKETBOT_DINGTALK_{missing} "
+        "missing (set both, or neither)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "present", "missing"),
+    [
+        ({"TICKETBOT_DINGTALK_TOKEN": "ding-tok-en-456"}, "TOKEN", "AES_KEY"),
+        ({"TICKETBOT_DINGTALK_AES_KEY": AES_KEY}, "AES_KEY", "TOKEN"),
+    ],
+)
+def test_dingtalk_token_and_aes_key_go_together(env: dict[str, str], present: str, missing: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({**DINGTALK_ENV, **env})
+    (error,) = info.value.errors
+    assert error == (
+        f"The DingTalk event subscription is partly configured: TICKETBOT_DINGTALK_{present} set but "
+        f"TICKETBOT_DINGTALK_{missing} missing (set both, or neither: together they serve the HTTP event "
+        "subscription at /dingtalk/events)"
+    )
+    assert all(secret not in error for secret in DINGTALK_SECRETS)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        (
+            {"TICKETBOT_DINGTALK_TOKEN": "ding-tok-en-456", "TICKETBOT_DINGTALK_AES_KEY": AES_KEY},
+            "TICKETBOT_DINGTALK_TOKEN, TICKETBOT_DINGTALK_AES_KEY are set",
+        ),
+        ({"TICKETBOT_DINGTALK_ROBOT_CODE": "dingrobot789"}, "TICKETBOT_DINGTALK_ROBOT_CODE is set"),
+        ({"TICKETBOT_DINGTALK_CARD_TEMPLATE_ID": "tpl-1"}, "TICKETBOT_DINGTALK_CARD_TEMPLATE_ID is set"),
+    ],
+)
+def test_dingtalk_settings_without_the_app_credentials_are_refused(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(env)
+    (error,) = info.value.errors
+    assert error.startswith(
+        f"{named} but TICKETBOT_DINGTALK_APP_KEY and TICKETBOT_DINGTALK_APP_SECRET are not: "
+        "DingTalk needs the app's credentials"
+    )
+    assert all(secret not in error for secret in DINGTALK_SECRETS)
+
+
+def test_dingtalk_token_alone_without_credentials_reports_both_problems() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"TICKETBOT_DINGTALK_TOKEN": "ding-tok-en-456"})
+    assert len(info.value.errors) == 2
+    assert info.value.errors[0].startswith("The DingTalk event subscription is partly configured")
+    assert info.value.errors[1].startswith("TICKETBOT_DINGTALK_TOKEN is set but TICKETBOT_DINGTALK_APP_KEY")
+    assert all("ding-tok-en-456" not in e for e in info.value.errors)
+
+
+def test_dingtalk_optional_settings_alone_do_not_enable_it() -> None:
+    s = load_settings(
+        {
+            "TICKETBOT_DINGTALK_AGENT_ID": "5",
+            "TICKETBOT_DINGTALK_OWNER_KEY": "dingcorp42",
+            "TICKETBOT_DINGTALK_CARD_CALLBACK_KEY": "cb",
+            "TICKETBOT_DINGTALK_API_BASE": "http://127.0.0.1:9002",
+        }
+    )
+    assert not s.dingtalk_enabled and s.dingtalk_owner_key == "dingcorp42"
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        (
+            AES_KEY[:-1],
+            "TICKETBOT_DINGTALK_AES_KEY: 42 characters long; expected the platform's EncodingAESKey",
+        ),
+        (AES_KEY[:-1] + "!", "TICKETBOT_DINGTALK_AES_KEY: not base64; expected"),
+    ],
+)
+def test_dingtalk_aes_key_is_validated(key: str, expected: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({**DINGTALK_EVENTS_ENV, "TICKETBOT_DINGTALK_AES_KEY": key})
+    assert [e for e in info.value.errors if e.startswith(expected)], info.value.errors
+    assert all(key not in e for e in info.value.errors)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"TICKETBOT_DINGTALK_AGENT_ID": "app"},
+            "TICKETBOT_DINGTALK_AGENT_ID: 'app' is not an agent id (a non-negative integer)",
+        ),
+        (
+            {"TICKETBOT_DINGTALK_AGENT_ID": "-1"},
+            "TICKETBOT_DINGTALK_AGENT_ID: '-1' is not an agent id (a non-negative integer)",
+        ),
+        (
+            {"TICKETBOT_DINGTALK_API_BASE": "api.dingtalk.com"},
+            "TICKETBOT_DINGTALK_API_BASE: 'api.dingtalk.com' is not an http(s) URL (e.g. https://api.dingtalk.com)",
+        ),
+        (
+            {"TICKETBOT_DINGTALK_OAPI_BASE": "ftp://oapi.dingtalk.com/"},
+            "TICKETBOT_DINGTALK_OAPI_BASE: 'ftp://oapi.dingtalk.com' is not an http(s) URL "
+            "(e.g. https://oapi.dingtalk.com)",
+        ),
+        (
+            {"TICKETBOT_ORG_PERSON_KEY": "phone"},
+            "TICKETBOT_ORG_PERSON_KEY: 'phone' is not a person key (one of mobile, email)",
+        ),
+        (
+            {"TICKETBOT_ORG_PERSON_KEY": "userid"},
+            "TICKETBOT_ORG_PERSON_KEY: 'userid' is not a person key (one of mobile, email)",
+        ),
+    ],
+)
+def test_dingtalk_bad_values(env: dict[str, str], expected: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({**DINGTALK_ENV, **env})
+    assert info.value.errors == [expected]
+
+
+def test_org_person_key_ignores_case_and_space() -> None:
+    assert load_settings({"TICKETBOT_ORG_PERSON_KEY": " Email "}).org_person_key == "email"
+    assert load_settings({"TICKETBOT_ORG_PERSON_KEY": "MOBILE"}).org_person_key == "mobile"
+
+
+def test_dingtalk_org_sync_takes_minutes() -> None:
+    assert (
+        load_settings({**DINGTALK_ENV, "TICKETBOT_DINGTALK_ORG_SYNC_MINUTES": "0"}).dingtalk_org_sync_minutes
+        == 0
+    )
+    week = load_settings({**DINGTALK_ENV, "TICKETBOT_DINGTALK_ORG_SYNC_MINUTES": "10080"})
+    assert week.dingtalk_org_sync_minutes == 10080 and "dingtalk_org_sync_minutes=10080" in repr(week)
+
+
+@pytest.mark.parametrize("raw", ["-5", "10081", "1.5", "hourly"])
+def test_dingtalk_org_sync_minutes_out_of_range_is_refused(raw: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({**DINGTALK_ENV, "TICKETBOT_DINGTALK_ORG_SYNC_MINUTES": raw})
+    assert info.value.errors == [
+        f"TICKETBOT_DINGTALK_ORG_SYNC_MINUTES: '{raw}' is not a number of minutes "
+        "(0 to 10080, i.e. at most a week; 0 = off)"
+    ]
+
+
+def test_dingtalk_org_sync_needs_the_app_credentials() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"TICKETBOT_DINGTALK_ORG_SYNC_MINUTES": "30"})
+    assert info.value.errors == [
+        "TICKETBOT_DINGTALK_ORG_SYNC_MINUTES is 30 but TICKETBOT_DINGTALK_APP_KEY, "
+        "TICKETBOT_DINGTALK_APP_SECRET are not set: the scheduled directory sync needs the DingTalk app key "
+        "and app secret (set them, or set TICKETBOT_DINGTALK_ORG_SYNC_MINUTES=0)"
+    ]
+    with pytest.raises(SettingsError) as partly:  # one credential: the partly-configured error says it
+        load_settings({"TICKETBOT_DINGTALK_APP_KEY": "k", "TICKETBOT_DINGTALK_ORG_SYNC_MINUTES": "30"})
+    (error,) = partly.value.errors
+    assert error.startswith("DingTalk is partly configured")
+
+
+def test_every_error_is_collected_across_platforms() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(
+            {
+                "TICKETBOT_WECOM_CORP_ID": "wwcorp123",
+                "TICKETBOT_DINGTALK_APP_KEY": "k",
+                "TICKETBOT_DINGTALK_API_BASE": "nope",
+                "TICKETBOT_DINGTALK_AGENT_ID": "x",
+                "TICKETBOT_ORG_PERSON_KEY": "phone",
+            }
+        )
+    assert len(info.value.errors) == 5, info.value.errors
+
+
+def test_describe_documents_dingtalk() -> None:
+    docs = {d.name: d for d in describe()}
+    names = {
+        "TICKETBOT_DINGTALK_APP_KEY",
+        "TICKETBOT_DINGTALK_APP_SECRET",
+        "TICKETBOT_DINGTALK_ROBOT_CODE",
+        "TICKETBOT_DINGTALK_TOKEN",
+        "TICKETBOT_DINGTALK_AES_KEY",
+        "TICKETBOT_DINGTALK_OWNER_KEY",
+        "TICKETBOT_DINGTALK_CARD_TEMPLATE_ID",
+        "TICKETBOT_DINGTALK_CARD_CALLBACK_KEY",
+        "TICKETBOT_DINGTALK_AGENT_ID",
+        "TICKETBOT_DINGTALK_API_BASE",
+        "TICKETBOT_DINGTALK_OAPI_BASE",
+        "TICKETBOT_DINGTALK_ORG_SYNC_MINUTES",
+        "TICKETBOT_ORG_PERSON_KEY",
+    }
+    assert names <= set(docs)
+    assert docs["TICKETBOT_DINGTALK_API_BASE"].default == "https://api.dingtalk.com"
+    assert docs["TICKETBOT_DINGTALK_OAPI_BASE"].default == "https://oapi.dingtalk.com"
+    assert docs["TICKETBOT_DINGTALK_CARD_CALLBACK_KEY"].default == "ticketbot"
+    assert docs["TICKETBOT_ORG_PERSON_KEY"].default == "mobile"
+    assert "email" in docs["TICKETBOT_ORG_PERSON_KEY"].meaning
+    help_text = format_help()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for name in names:
+        assert name in help_text
+        assert name in readme, name
