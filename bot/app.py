@@ -41,6 +41,9 @@ from store.tickets import SqlTicketStore
 from store.workflows import load_versions, record_versions
 
 if TYPE_CHECKING:
+    from bot.dingtalk.client import DingTalkClient
+    from bot.dingtalk.routes import DingTalkCallbacks
+    from bot.handlers.conversation import Conversation
     from bot.wecom.callback import InboundEvent
     from bot.wecom.client import WeComClient
     from bot.wecom.routes import WeComCallbacks
@@ -176,30 +179,18 @@ def _wire_wecom(
     queries: TicketQueries,
     client: WeComClient | None,
     notifier: Notifier,
-    urger: Urger,
+    conversation: Conversation,
     on_wecom_event: Callable[[InboundEvent], Awaitable[None]] | None,
 ) -> WeComCallbacks:
     """The WeCom callback, inbox, chat and card clicks, imported only when WeCom is enabled (wechatpy
     and its dependencies cost ~10 MB that a deployment without WeCom need not carry)."""
-    from bot.handlers.conversation import Conversation
     from bot.wecom.crypto import WeComCrypto
     from bot.wecom.processing import WeComChat, make_wecom_processor
     from bot.wecom.routes import add_wecom_routes, log_inbound_event
-    from store.drafts import SqlDraftStore
     from store.inbox import SqlInbox
 
     on_event = on_wecom_event
     if on_event is None and client is not None:
-        conversation = Conversation(
-            runtime.service,
-            queries,
-            runtime.catalog,
-            runtime.directory,
-            settings.public_url,
-            drafts=SqlDraftStore(runtime.db),
-            urger=urger,
-            clock=SystemClock(),
-        )
         chat = WeComChat(
             conversation=conversation,
             client=client,
@@ -225,12 +216,120 @@ def _wire_wecom(
     return callbacks
 
 
-def _senders(settings: Settings, client: WeComClient | None) -> dict[str, Sender]:
+def _dingtalk_client(
+    settings: Settings, cleanups: list[Callable[[], Awaitable[None]]]
+) -> DingTalkClient | None:
+    """The DingTalk API client when the app key and secret are set (else None)."""
+    if not settings.dingtalk_enabled:
+        return None
+    from bot.dingtalk.client import DingTalkClient
+
+    session = aiohttp.ClientSession()
+    cleanups.append(session.close)
+    return DingTalkClient(
+        session,
+        api_base=settings.dingtalk_api_base,
+        oapi_base=settings.dingtalk_oapi_base,
+        app_key=settings.dingtalk_app_key,
+        app_secret=settings.dingtalk_app_secret,
+        robot_code=settings.dingtalk_robot_code,
+        clock=SystemClock(),
+    )
+
+
+def _conversation(settings: Settings, runtime: Runtime, queries: TicketQueries, urger: Urger) -> Conversation:
+    from bot.handlers.conversation import Conversation
+    from store.drafts import SqlDraftStore
+
+    return Conversation(
+        runtime.service,
+        queries,
+        runtime.catalog,
+        runtime.directory,
+        settings.public_url,
+        drafts=SqlDraftStore(runtime.db),
+        urger=urger,
+        clock=SystemClock(),
+    )
+
+
+def _wire_dingtalk(
+    app: web.Application,
+    settings: Settings,
+    runtime: Runtime,
+    client: DingTalkClient,
+    conversation: Conversation,
+    notifier: Notifier,
+) -> DingTalkCallbacks:
+    """The DingTalk robot, card and event callbacks, their inbox and processing."""
+    from bot.dingtalk.crypto import DingTalkCrypto
+    from bot.dingtalk.processing import DingTalkChat, make_dingtalk_processor
+    from bot.dingtalk.routes import DingTalkSecrets, add_dingtalk_routes
+    from store.inbox import SqlInbox
+
+    chat = DingTalkChat(
+        conversation=conversation,
+        client=client,
+        directory=runtime.directory,
+        service=runtime.service,
+        notifier=notifier,
+        clock=SystemClock(),
+        public_url=settings.public_url,
+    )
+    crypto = None
+    if settings.dingtalk_events_enabled:
+        crypto = DingTalkCrypto(
+            settings.dingtalk_token, settings.dingtalk_aes_key, settings.dingtalk_owner_key
+        )
+    callbacks = add_dingtalk_routes(
+        app,
+        crypto=crypto,
+        secrets=DingTalkSecrets(settings.dingtalk_app_secret, settings.dingtalk_robot_code),
+        inbox=SqlInbox(runtime.db),
+        on_inbound=make_dingtalk_processor(chat),
+        clock=SystemClock(),
+    )
+    if settings.dingtalk_card_template_id:
+        card_url = f"{settings.public_url.rstrip('/')}/dingtalk/card"
+
+        async def register(_: web.Application) -> None:
+            try:
+                await client.register_card_callback(
+                    settings.dingtalk_card_callback_key, card_url, settings.dingtalk_app_secret
+                )
+            except Exception as exc:  # the service still runs; clicks fail until this is fixed
+                log.error("DingTalk card callback not registered", extra={"url": card_url, "error": str(exc)})
+            else:
+                log.info("DingTalk card callback registered", extra={"url": card_url})
+
+        app.on_startup.append(register)
+    log.info(
+        "DingTalk callbacks enabled",
+        extra={
+            "robot": "/dingtalk/robot",
+            "card": "/dingtalk/card",
+            "events": "/dingtalk/events" if crypto else "off",
+        },
+    )
+    return callbacks
+
+
+def _senders(
+    settings: Settings, client: WeComClient | None, dingtalk: DingTalkClient | None
+) -> dict[str, Sender]:
     senders: dict[str, Sender] = {}
     if client is not None and settings.wecom_agent_id is not None:
         from bot.wecom.sender import WeComSender
 
         senders["wecom"] = WeComSender(client, settings.wecom_agent_id)
+    if dingtalk is not None:
+        from bot.dingtalk.sender import DingTalkSender
+
+        senders["dingtalk"] = DingTalkSender(
+            dingtalk,
+            template_id=settings.dingtalk_card_template_id,
+            callback_route_key=settings.dingtalk_card_callback_key,
+        )
     return senders
 
 
@@ -248,13 +347,14 @@ async def create_app(
     cleanups: list[Callable[[], Awaitable[None]]] = []
     queries = SqlTicketQueries(runtime.db)
     client = _wecom_client(settings, cleanups)
+    dingtalk = _dingtalk_client(settings, cleanups)
     clock = SystemClock()
     notifier = Notifier(
         SqlDeliveries(runtime.db, delivery_type=Delivery, event_type=OutboxEvent),
         queries,
         runtime.catalog,
         runtime.directory,
-        {**_senders(settings, client), **(senders or {})},
+        {**_senders(settings, client, dingtalk), **(senders or {})},
         clock,
         settings.public_url,
     )
@@ -281,9 +381,15 @@ async def create_app(
     jobs = Jobs()
     app[JOBS] = jobs
     app.cleanup_ctx.append(jobs.lifespan)  # stopped and drained before `close` disposes the database
+    conversation = _conversation(settings, runtime, queries, urger)
     if settings.wecom_enabled:
-        callbacks = _wire_wecom(app, settings, runtime, queries, client, notifier, urger, on_wecom_event)
+        callbacks = _wire_wecom(
+            app, settings, runtime, queries, client, notifier, conversation, on_wecom_event
+        )
         jobs.add_interval("wecom-inbox", callbacks.recover_and_drain, minutes=1)
+    if dingtalk is not None:
+        dt = _wire_dingtalk(app, settings, runtime, dingtalk, conversation, notifier)
+        jobs.add_interval("dingtalk-inbox", dt.worker.recover_and_drain, minutes=1)
     if settings.wecom_org_sync_minutes:
         from bot.wecom.org_sync_job import schedule_org_sync
 

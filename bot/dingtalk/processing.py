@@ -1,0 +1,131 @@
+"""DingTalk inbound processing: what the inbox hands over -> the engine, the chat reply, the cards.
+
+- a robot message from a member: the conversation's reply (platform-neutral, as on WeCom), sent
+  through the message's session webhook while it is valid, else by the robot's batch send;
+- a card click: the button's action runs on the engine as the clicker (bot.handlers.clicks); a
+  stale or refused click gets the clicked card shown the ticket's current state; the notifier
+  updates every card of a ticket that changed;
+- an event of the subscription: logged (directory changes are picked up by the org sync).
+A reply DingTalk refuses is logged and dropped, not raised: the inbox would otherwise run the
+command (e.g. a create) again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.dingtalk.card_callback import CardClick
+from bot.dingtalk.client import DingTalkClient, DingTalkError
+from bot.dingtalk.events import DingTalkEvent
+from bot.dingtalk.robot import RobotMessage
+from bot.dingtalk.sender import PLATFORM
+from bot.handlers.clicks import handle_click
+from bot.handlers.conversation import Conversation
+from bot.notify.notifier import Notifier
+from core.org import User
+from core.ports import Clock, Directory
+from core.service import TicketService
+
+log = logging.getLogger("ticketbot.dingtalk.processing")
+
+NOT_IN_DIRECTORY = (
+    "你不在本系统的通讯录中，请联系管理员。\nYou are not in this system's directory; ask your administrator."
+)
+INACTIVE = "你的账号已停用，请联系管理员。\nYour account is disabled; ask your administrator."
+NOT_YOUR_CARD = "这张卡片已失效或不是发给你的，请打开工单页面查看。\nThis card is out of date or not yours; open the ticket page."
+NOT_TEXT = (
+    "目前只能处理文字消息，发送“帮助”查看用法。\nOnly text messages are understood; send 'help' to see how."
+)
+
+
+def find_user(users: list[User], staff_id: str) -> User | None:
+    return next((u for u in users if u.dingtalk_staff_id and u.dingtalk_staff_id == staff_id), None)
+
+
+@dataclass(frozen=True, slots=True)
+class DingTalkChat:
+    conversation: Conversation
+    client: DingTalkClient
+    directory: Directory
+    service: TicketService
+    notifier: Notifier | None
+    clock: Clock
+    public_url: str
+
+
+def make_dingtalk_processor(
+    chat: DingTalkChat,
+) -> Callable[[DingTalkEvent | RobotMessage | CardClick], Awaitable[None]]:
+    async def send(staff_id: str, text: str, message: RobotMessage | None = None) -> None:
+        now_ms = int(chat.clock.now().timestamp() * 1000)
+        try:
+            if message is not None and message.can_reply_by_webhook(now_ms):
+                await chat.client.send_session_webhook(message.session_webhook, text)
+            else:
+                await chat.client.robot_batch_send([staff_id], "sampleText", {"content": text})
+        except DingTalkError as exc:
+            log.error("dingtalk reply not sent", extra={"to": staff_id, "error": str(exc)})
+
+    async def member(staff_id: str, message: RobotMessage | None = None) -> User | None:
+        org = await chat.directory.org()
+        user = find_user(list(org.users.values()), staff_id)
+        if user is None:
+            log.info("dingtalk message from a staff id not in the directory", extra={"staff_id": staff_id})
+            await send(staff_id, NOT_IN_DIRECTORY, message)
+            return None
+        if not user.is_active:
+            await send(staff_id, INACTIVE, message)
+            return None
+        return user
+
+    async def on_message(message: RobotMessage) -> None:
+        staff_id = message.sender_staff_id
+        if not staff_id:
+            log.info("dingtalk message without a sender staff id", extra={"msg_id": message.msg_id})
+            return
+        user = await member(staff_id, message)
+        if user is None:
+            return
+        if not message.text.strip():
+            await send(staff_id, NOT_TEXT, message)
+            return
+        reply = await chat.conversation.reply_to(user.username, message.text, platform=PLATFORM)
+        await send(staff_id, reply, message)
+
+    async def on_click(click: CardClick) -> None:
+        now = chat.clock.now()
+        notifier = chat.notifier
+        delivery = None
+        if notifier is not None:
+            delivery = await notifier.store.by_task_id(PLATFORM, click.out_track_id)
+            if delivery is not None and delivery.address != click.user_id:
+                log.info("card click by someone the card was not sent to", extra={"user_id": click.user_id})
+                delivery = None
+        user = await member(click.user_id)
+        if user is None:
+            return
+        result = await handle_click(chat.service, user.username, click.action_key, chat.public_url)
+        reply_text = NOT_YOUR_CARD if result.close and delivery is None else result.reply
+        if (
+            notifier is not None
+            and delivery is not None
+            and (result.close or (result.changed and not delivery.live))
+        ):
+            await notifier.store.request_close(delivery.id, "", now)
+            notifier.kick()
+        if reply_text:
+            await send(click.user_id, reply_text)
+
+    async def on_inbound(item: DingTalkEvent | RobotMessage | CardClick) -> None:
+        if isinstance(item, RobotMessage):
+            await on_message(item)
+        elif isinstance(item, CardClick):
+            await on_click(item)
+        else:
+            log.info(
+                "dingtalk event received", extra={"event_type": item.event_type, "event_id": item.event_id}
+            )
+
+    return on_inbound
