@@ -1,0 +1,218 @@
+"""DingTalk end to end through the real app and the DingTalk emulator (SQLite and PostgreSQL):
+a robot message creates a ticket (reply through the session webhook), the handler's interactive
+card is created and delivered, a signed card click moves the ticket, every card is updated in
+place by its outTrackId, the requester is told; a stale click changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import NOTIFIER, RUNTIME, create_app
+from bot.dingtalk.routes import DINGTALK_CALLBACKS
+from config.settings import load_settings
+from core.ticket import Ticket
+from emulator.dingtalk import DingTalkEmulator, send_card_callback, send_robot_message
+from emulator.wecom import SystemClock
+from store.queries import SqlTicketQueries
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+APP_KEY = "dingappkey0001"
+APP_SECRET = "ding-app-secret-xyz"
+ROBOT = "dingrobot0001"
+TEMPLATE = "tpl-ticketbot.schema"
+CORP = "ding-emulated-corp"
+WAIT = 10.0
+LEAVE = "发起 请假申请 start_date=2024-05-06 end_date=2024-05-07 days=2 reason=家里有事 proxy=zhaolei"
+
+
+def emulator_org() -> dict[str, list[dict[str, Any]]]:
+    org = yaml.safe_load((CONFIG / "org.yaml").read_text(encoding="utf-8"))
+    users = [
+        {"userid": u["dingtalk_staff_id"], "name": u["alias"], "dept_id_list": [1]}
+        for u in org["users"]
+        if u.get("dingtalk_staff_id")
+    ]
+    users.append({"userid": "outsider01", "name": "路人", "dept_id_list": [1]})
+    return {"departments": [{"dept_id": 1, "name": "总部"}], "users": users}
+
+
+STAFF = {
+    u["username"]: u["dingtalk_staff_id"]
+    for u in yaml.safe_load((CONFIG / "org.yaml").read_text(encoding="utf-8"))["users"]
+    if u.get("dingtalk_staff_id")
+}
+
+
+@dataclass
+class Ding:
+    emulator: DingTalkEmulator
+    client: TestClient
+    app: web.Application
+
+    async def settle(self) -> None:
+        async with asyncio.timeout(WAIT):
+            while tasks := set(self.app[DINGTALK_CALLBACKS].tasks):
+                await asyncio.gather(*tasks, return_exceptions=True)
+            await self.app[NOTIFIER].drain()
+
+    async def say(self, username: str, text: str) -> str:
+        before = len(self.emulator.records.webhook_posts)
+        body = self.emulator.robot_text_message(text, sender=STAFF.get(username, username))
+        got = await send_robot_message(
+            self.client.session, str(self.client.make_url("/dingtalk/robot")), body, app_secret=APP_SECRET
+        )
+        assert got.status == 200, got
+        await self.settle()
+        new = self.emulator.records.webhook_posts[before:]
+        assert len(new) == 1, new
+        return new[0].text
+
+    def cards(self, username: str) -> list[str]:
+        """outTrackIds of the cards delivered to `username`, oldest first."""
+        space = f"dtv1.card//IM_ROBOT.{STAFF[username]}"
+        return [c.out_track_id for c in self.emulator.records.cards if c.open_space_id == space]
+
+    def params(self, out_track_id: str) -> dict[str, str]:
+        return self.emulator.card_params(out_track_id)
+
+    async def click(self, username: str, out_track_id: str, label: str) -> None:
+        params = self.params(out_track_id)
+        slot = next(n for n in range(1, 7) if params.get(f"btn{n}_text") == label)
+        got = await send_card_callback(
+            self.client.session,
+            str(self.client.make_url("/dingtalk/card")),
+            out_track_id=out_track_id,
+            user_id=STAFF.get(username, username),
+            corp_id=CORP,
+            api_secret=APP_SECRET,
+            action_id=f"btn{slot}",
+            params={"action": params[f"btn{slot}_action"]},
+        )
+        assert got.status == 200, got
+        await self.settle()
+
+
+@pytest.fixture
+async def ding(aiohttp_server: Any, aiohttp_client: Any, database_url: str) -> Ding:
+    emulator = DingTalkEmulator(APP_KEY, APP_SECRET, ROBOT, SystemClock(), org=emulator_org(), corp_id=CORP)
+    server: TestServer = await aiohttp_server(emulator.app(), access_log=None)
+    base = str(server.make_url("")).rstrip("/")
+    emulator.base_url = base
+    env = {
+        "TICKETBOT_DINGTALK_APP_KEY": APP_KEY,
+        "TICKETBOT_DINGTALK_APP_SECRET": APP_SECRET,
+        "TICKETBOT_DINGTALK_ROBOT_CODE": ROBOT,
+        "TICKETBOT_DINGTALK_CARD_TEMPLATE_ID": TEMPLATE,
+        "TICKETBOT_DINGTALK_API_BASE": base,
+        "TICKETBOT_DINGTALK_OAPI_BASE": base,
+        "TICKETBOT_PUBLIC_URL": "https://bot.example.com",
+    }
+    settings = load_settings(env=env, database_url=database_url, config_dir=CONFIG)
+    app = await create_app(settings)
+    client: TestClient = await aiohttp_client(app)
+    result = Ding(emulator, client, app)
+    await result.settle()
+    return result
+
+
+async def _ticket(d: Ding, ticket_id: int) -> Ticket:
+    found = await SqlTicketQueries(d.app[RUNTIME].db).get_ticket(ticket_id)
+    assert found is not None
+    return found
+
+
+def _buttons(params: dict[str, str]) -> list[str]:
+    return [params[f"btn{n}_text"] for n in range(1, 7) if params.get(f"btn{n}_text")]
+
+
+async def test_the_card_callback_is_registered_at_start(ding: Ding) -> None:
+    (reg,) = ding.emulator.records.callback_registrations
+    assert (reg.route_key, reg.url) == ("ticketbot", "https://bot.example.com/dingtalk/card")
+
+
+async def test_chat_creates_a_ticket_and_the_handler_gets_an_interactive_card(ding: Ding) -> None:
+    reply = await ding.say("liuyang", LEAVE)
+    assert reply.startswith("已发起工单"), reply
+    (track,) = ding.cards("wangqiang")
+    card = ding.emulator.records.card(track)
+    assert card.template_id == TEMPLATE and card.callback_route_key == "ticketbot"
+    params = ding.params(track)
+    assert params["status"] == "pending" and _buttons(params) == ["同意", "驳回"]
+    rows = {r["key"]: r["value"] for r in json.loads(params["rows"])}
+    assert rows["申请人"] == "刘洋" and rows["当前状态"] == "部门领导审批"
+
+
+async def test_a_click_moves_the_ticket_and_every_card_is_updated_in_place(ding: Ding) -> None:
+    reply = await ding.say("liuyang", LEAVE)
+    ticket_id = int(reply.rsplit("/tickets/", 1)[1])
+    (track,) = ding.cards("wangqiang")
+    await ding.click("wangqiang", track, "同意")
+    ticket = await _ticket(ding, ticket_id)
+    assert ticket.state_id == 104
+    params = ding.params(track)
+    assert params["status"] == "done" and params["result_text"].startswith("已同意 · 王强")
+    assert _buttons(params) == []
+    # the requester's notice and the HR members' 接单 cards
+    (notice,) = ding.cards("liuyang")
+    assert ding.params(notice)["result_text"] == "已同意 · 王强"
+    for hr in ("yangfan", "chenjing"):
+        (hr_card,) = ding.cards(hr)
+        assert _buttons(ding.params(hr_card)) == ["接单"]
+
+
+async def test_a_stale_click_changes_nothing(ding: Ding) -> None:
+    reply = await ding.say("liuyang", LEAVE)
+    ticket_id = int(reply.rsplit("/tickets/", 1)[1])
+    (track,) = ding.cards("wangqiang")
+    before_params = ding.params(track)
+    await ding.click("wangqiang", track, "同意")
+    moved = await _ticket(ding, ticket_id)
+    # the same card clicked again (an old render on another device): nothing changes
+    got = await send_card_callback(
+        ding.client.session,
+        str(ding.client.make_url("/dingtalk/card")),
+        out_track_id=track,
+        user_id=STAFF["wangqiang"],
+        corp_id=CORP,
+        api_secret=APP_SECRET,
+        action_id="btn2",
+        params={"action": before_params["btn2_action"]},
+    )
+    assert got.status == 200
+    await ding.settle()
+    after = await _ticket(ding, ticket_id)
+    assert (after.state_id, after.version) == (moved.state_id, moved.version)
+    assert ding.params(track)["result_text"].startswith("已同意 · 王强")
+
+
+async def test_bad_signatures_are_refused_and_change_nothing(ding: Ding) -> None:
+    body = ding.emulator.robot_text_message("帮助", sender=STAFF["liuyang"])
+    got = await send_robot_message(
+        ding.client.session, str(ding.client.make_url("/dingtalk/robot")), body, app_secret="wrong"
+    )
+    assert got.status == 403
+    got = await send_card_callback(
+        ding.client.session,
+        str(ding.client.make_url("/dingtalk/card")),
+        out_track_id="tb_1_1",
+        user_id=STAFF["wangqiang"],
+        corp_id=CORP,
+        api_secret="wrong",
+        params={"action": "t:1:s:102:a:transition:x:152:n:1"},
+    )
+    assert got.status == 403
+    assert ding.emulator.records.webhook_posts == []
+
+
+async def test_an_unknown_dingtalk_user_gets_a_clear_answer(ding: Ding) -> None:
+    assert "通讯录" in await ding.say("outsider01", "帮助")
