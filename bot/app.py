@@ -329,6 +329,7 @@ def _senders(
             dingtalk,
             template_id=settings.dingtalk_card_template_id,
             callback_route_key=settings.dingtalk_card_callback_key,
+            agent_id=settings.dingtalk_agent_id,
         )
     return senders
 

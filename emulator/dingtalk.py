@@ -472,6 +472,7 @@ class DingTalkEmulator:
     ) -> None:
         self.app_key = app_key
         self.app_secret = app_secret
+        self.robot_unreachable: set[str] = set()
         self.robot_code = robot_code
         self.clock = clock
         self.corp_id = corp_id
@@ -840,9 +841,16 @@ class DingTalkEmulator:
         usage.api_calls += calls
         usage.messages += messages
 
-    def _reachable(self, userid: str) -> bool:
+    def _member(self, userid: str) -> bool:
+        """An active member of the corp (work notifications reach them)."""
         user = self.users.get(userid)
         return user is not None and bool(user.get("active", True))
+
+    def _reachable(self, userid: str) -> bool:
+        """Whether the robot can deliver to the user (`robot_unreachable`: users outside the
+        robot's reach, e.g. who never opened its chat, but still members: work notices reach them)."""
+        user = self.users.get(userid)
+        return user is not None and bool(user.get("active", True)) and userid not in self.robot_unreachable
 
     # ---- /v1.0/oauth2/accessToken and /gettoken
 
@@ -1095,7 +1103,7 @@ class DingTalkEmulator:
             ):
                 raise Refusal(400, "InvalidParameter.msgParam", "sampleText needs msgParam.content")
             unique = list(dict.fromkeys(users))
-            invalid = [u for u in unique if not self._reachable(u)]
+            invalid = [u for u in unique if not self._member(u)]
             limited = [u for u in unique if u not in invalid and u in self.flow_controlled]
             delivered = [u for u in unique if u not in invalid and u not in limited]
             self._meter(req.path, "api", messages=len(delivered))
@@ -1198,7 +1206,7 @@ class DingTalkEmulator:
                 ):
                     raise Refusal(200, "40035", "oa 消息需要 head 和 body")
             unique = list(dict.fromkeys(users))
-            invalid = [u for u in unique if not self._reachable(u)]
+            invalid = [u for u in unique if not self._member(u)]
             now = self.clock.now()
             digest = hashlib.sha256(json.dumps(msg, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
             fresh = [

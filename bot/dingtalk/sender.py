@@ -4,8 +4,12 @@
   (``dtv1.card//IM_ROBOT.<userId>``), ``outTrackId`` = our task id; clicks come back over HTTP to
   the callback registered under the route key. A card is updated in place by its outTrackId at
   any time (DingTalk has no single-use code), so a decided card never needs a fresh message.
-- Without a template id (or for a card without buttons when `notices_as_text`): the robot's batch
-  send with a plain-text rendering, which cannot be updated (a change is a new message).
+- Without a template id: the robot's batch send with a plain-text rendering, which cannot be
+  updated (a change is a new message).
+- The fallback channel: when a card cannot be delivered to the person's robot chat (DingTalk
+  answers the delivery as failed, e.g. the person never opened the robot) and the app's AgentId
+  is configured, an ``oa`` work notification with the card's fields and a link; its status bar is
+  what an update changes ("待处理" -> "已同意 · 王强 · ...").
 
 Errors become `SendFailed`: throttling and outages are retried; an unknown user, a failed
 delivery or a missing permission is not (the monthly quota makes blind retries expensive).
@@ -16,9 +20,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from bot.cards.dingtalk import render_dingtalk, render_dingtalk_text, render_dingtalk_update
+from bot.cards.dingtalk import (
+    render_dingtalk,
+    render_dingtalk_oa,
+    render_dingtalk_text,
+    render_dingtalk_update,
+)
 from bot.cards.model import Card
 from bot.dingtalk.client import (
+    CardNotFound,
     DeliveryFailed,
     DingTalkClient,
     DingTalkError,
@@ -33,6 +43,7 @@ from core.org import User
 log = logging.getLogger("ticketbot.dingtalk.sender")
 
 PLATFORM = "dingtalk"
+OA_PREFIX = "oa-"  # task ids of work notifications (their status bar is what an update changes)
 RETRY_SECONDS = 30.0
 QUOTA_RETRY_SECONDS = 3600.0
 
@@ -43,6 +54,8 @@ def _failed(exc: DingTalkError) -> SendFailed:
     if isinstance(exc, QuotaExhausted):
         log.error("dingtalk quota exhausted; retrying hourly", extra={"error": str(exc)})
         return SendFailed(str(exc), retry_after=QUOTA_RETRY_SECONDS)
+    if isinstance(exc, CardNotFound):  # DingTalk forgot the card: the result goes out as a new one
+        return SendFailed(str(exc), code_used=True)
     if isinstance(exc, DeliveryFailed):
         return SendFailed(str(exc))
     log.error("dingtalk refused a message", extra={"error": str(exc)})
@@ -57,10 +70,18 @@ def task_id_for(delivery: Delivery, fresh: int) -> str:
 class DingTalkSender:
     platform = PLATFORM
 
-    def __init__(self, client: DingTalkClient, *, template_id: str, callback_route_key: str) -> None:
+    def __init__(
+        self,
+        client: DingTalkClient,
+        *,
+        template_id: str,
+        callback_route_key: str,
+        agent_id: int | None = None,
+    ) -> None:
         self._client = client
         self._template_id = template_id
         self._route_key = callback_route_key
+        self._agent_id = agent_id
 
     def address_of(self, user: User) -> str:
         return user.dingtalk_staff_id or ""
@@ -85,20 +106,47 @@ class DingTalkSender:
                 open_space_id=robot_space(delivery.address),
                 callback_route_key=self._route_key,
             )
+        except DeliveryFailed as exc:
+            if self._agent_id is None:
+                raise _failed(exc) from exc
+            return await self._send_oa(self._agent_id, delivery, card, exc)
         except DingTalkError as exc:
             raise _failed(exc) from exc
         return SentRef(task_id, "", task_id)
 
+    async def _send_oa(self, agent_id: int, delivery: Delivery, card: Card, why: DeliveryFailed) -> SentRef:
+        """The fallback: a work notification, whose status bar stands in for the card's buttons."""
+        log.info(
+            "dingtalk card not delivered; sent as a work notification",
+            extra={"ticket_id": delivery.ticket_id, "to": delivery.recipient, "why": str(why)[:200]},
+        )
+        try:
+            (task,) = await self._client.send_oa(agent_id, [delivery.address], render_dingtalk_oa(card))
+        except DingTalkError as exc:
+            raise _failed(exc) from exc
+        return SentRef(f"oa:{task}", "", f"{OA_PREFIX}{task}")
+
     def can_update(self, delivery: Delivery, now: datetime) -> bool:
-        return bool(self._template_id and delivery.task_id)
+        task_id = delivery.task_id or ""
+        if task_id.startswith(OA_PREFIX):
+            return self._agent_id is not None
+        return bool(self._template_id and task_id)
 
     async def update_card(self, delivery: Delivery, card: Card) -> None:
-        if not delivery.task_id:
+        task_id = delivery.task_id or ""
+        if not task_id:
             raise SendFailed("the message was not an interactive card", code_used=True)
         try:
-            await self._client.update_card(
-                delivery.task_id, render_dingtalk_update(card).param_map, by_key=False
-            )
+            if task_id.startswith(OA_PREFIX) and self._agent_id is not None:
+                status = render_dingtalk_oa(card)["status_bar"]
+                await self._client.update_oa_status_bar(
+                    self._agent_id,
+                    int(task_id[len(OA_PREFIX) :]),
+                    status["status_value"],
+                    status.get("status_bg"),
+                )
+                return
+            await self._client.update_card(task_id, render_dingtalk_update(card).param_map, by_key=False)
         except DingTalkError as exc:
             raise _failed(exc) from exc
 

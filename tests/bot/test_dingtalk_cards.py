@@ -102,8 +102,7 @@ class Ding:
         await self.settle()
 
 
-@pytest.fixture
-async def ding(aiohttp_server: Any, aiohttp_client: Any, database_url: str) -> Ding:
+async def make_ding(aiohttp_server: Any, aiohttp_client: Any, database_url: str, **extra: str) -> Ding:
     emulator = DingTalkEmulator(APP_KEY, APP_SECRET, ROBOT, SystemClock(), org=emulator_org(), corp_id=CORP)
     server: TestServer = await aiohttp_server(emulator.app(), access_log=None)
     base = str(server.make_url("")).rstrip("/")
@@ -116,6 +115,7 @@ async def ding(aiohttp_server: Any, aiohttp_client: Any, database_url: str) -> D
         "TICKETBOT_DINGTALK_API_BASE": base,
         "TICKETBOT_DINGTALK_OAPI_BASE": base,
         "TICKETBOT_PUBLIC_URL": "https://bot.example.com",
+        **extra,
     }
     settings = load_settings(env=env, database_url=database_url, config_dir=CONFIG)
     app = await create_app(settings)
@@ -123,6 +123,11 @@ async def ding(aiohttp_server: Any, aiohttp_client: Any, database_url: str) -> D
     result = Ding(emulator, client, app)
     await result.settle()
     return result
+
+
+@pytest.fixture
+async def ding(aiohttp_server: Any, aiohttp_client: Any, database_url: str) -> Ding:
+    return await make_ding(aiohttp_server, aiohttp_client, database_url)
 
 
 async def _ticket(d: Ding, ticket_id: int) -> Ticket:
@@ -216,3 +221,22 @@ async def test_bad_signatures_are_refused_and_change_nothing(ding: Ding) -> None
 
 async def test_an_unknown_dingtalk_user_gets_a_clear_answer(ding: Ding) -> None:
     assert "通讯录" in await ding.say("outsider01", "帮助")
+
+
+async def test_a_card_that_cannot_be_delivered_falls_back_to_a_work_notification(
+    aiohttp_server: Any, aiohttp_client: Any, database_url: str
+) -> None:
+    d = await make_ding(aiohttp_server, aiohttp_client, database_url, TICKETBOT_DINGTALK_AGENT_ID="3000001")
+    d.emulator.robot_unreachable.add(STAFF["wangqiang"])  # the robot cannot reach him
+    reply = await d.say("liuyang", LEAVE)
+    ticket_id = int(reply.rsplit("/tickets/", 1)[1])
+    assert [r.success for t in d.cards("wangqiang") for r in d.emulator.records.card(t).deliver_results] == [
+        False
+    ]
+    (notice,) = [n for n in d.emulator.records.work_notices if STAFF["wangqiang"] in n.user_ids]
+    assert notice.msg["oa"]["status_bar"]["status_value"] == "待处理"
+    assert notice.msg["oa"]["message_url"] == f"https://bot.example.com/tickets/{ticket_id}"
+    # a decision elsewhere (here: by chat) changes the notification's status bar
+    assert (await d.say("wangqiang", f"同意 {ticket_id}")).startswith("已同意工单")
+    (bar,) = d.emulator.records.status_bar_updates
+    assert bar.status_value.startswith("已同意 · 王强")
