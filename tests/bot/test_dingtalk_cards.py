@@ -240,3 +240,36 @@ async def test_a_card_that_cannot_be_delivered_falls_back_to_a_work_notification
     assert (await d.say("wangqiang", f"同意 {ticket_id}")).startswith("已同意工单")
     (bar,) = d.emulator.records.status_bar_updates
     assert bar.status_value.startswith("已同意 · 王强")
+
+
+TOKEN = "dingtalk-callback-token"
+AES = "Yue0EfdN5900c1ce5cf6A152c63DDe1808a60c5ecd7"
+
+
+async def test_the_event_subscription_checks_url_and_stores_each_event_once(
+    aiohttp_server: Any, aiohttp_client: Any, database_url: str
+) -> None:
+    from emulator.dingtalk import send_event, verify_callback_url
+    from store.inbox import SqlInbox
+
+    d = await make_ding(
+        aiohttp_server,
+        aiohttp_client,
+        database_url,
+        TICKETBOT_DINGTALK_TOKEN=TOKEN,
+        TICKETBOT_DINGTALK_AES_KEY=AES,
+    )
+    url = str(d.client.make_url("/dingtalk/events"))
+    keys = {"token": TOKEN, "aes_key": AES, "owner_key": APP_KEY}
+    for spelling in ("signature", "msg_signature"):
+        check = await verify_callback_url(d.client.session, url, spelling=spelling, **keys)  # type: ignore[arg-type]
+        assert check.status == 200 and check.plaintext == "success", check
+    event = {"EventType": "user_modify_org", "EventId": "ev-1", "CorpId": CORP, "UserId": ["staff0003"]}
+    first = await send_event(d.client.session, url, event, **keys)
+    again = await send_event(d.client.session, url, event, **keys)  # DingTalk's re-push
+    assert (first.status, first.plaintext) == (again.status, again.plaintext) == (200, "success")
+    await d.settle()
+    rows = [r for r in await SqlInbox(d.app[RUNTIME].db).statuses() if r[0].startswith("evt:")]
+    assert rows == [("evt:id:ev-1", "done", 0)]
+    bad = await send_event(d.client.session, url, event, token="wrong", aes_key=AES, owner_key=APP_KEY)
+    assert bad.status == 403
