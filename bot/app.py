@@ -262,6 +262,7 @@ def _wire_dingtalk(
     notifier: Notifier,
 ) -> DingTalkCallbacks:
     """The DingTalk robot, card and event callbacks, their inbox and processing."""
+    from bot.dingtalk.answers import ClickAnswers
     from bot.dingtalk.crypto import DingTalkCrypto
     from bot.dingtalk.processing import DingTalkChat, make_dingtalk_processor
     from bot.dingtalk.routes import DingTalkSecrets, add_dingtalk_routes
@@ -275,6 +276,7 @@ def _wire_dingtalk(
         notifier=notifier,
         clock=SystemClock(),
         public_url=settings.public_url,
+        answers=ClickAnswers(),
     )
     crypto = None
     if settings.dingtalk_events_enabled:
@@ -288,6 +290,7 @@ def _wire_dingtalk(
         inbox=SqlInbox(runtime.db),
         on_inbound=make_dingtalk_processor(chat),
         clock=SystemClock(),
+        answers=chat.answers,
     )
     if settings.dingtalk_card_template_id:
         card_url = f"{settings.public_url.rstrip('/')}/dingtalk/card"

@@ -16,6 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.cards.dingtalk import render_dingtalk_update
+from bot.dingtalk.answers import ClickAnswers
 from bot.dingtalk.card_callback import CardClick
 from bot.dingtalk.client import DingTalkClient, DingTalkError
 from bot.dingtalk.events import DingTalkEvent
@@ -53,6 +55,7 @@ class DingTalkChat:
     notifier: Notifier | None
     clock: Clock
     public_url: str
+    answers: ClickAnswers | None = None
 
 
 def make_dingtalk_processor(
@@ -106,17 +109,35 @@ def make_dingtalk_processor(
         user = await member(click.user_id)
         if user is None:
             return
-        result = await handle_click(chat.service, user.username, click.action_key, chat.public_url)
+        if notifier is not None and delivery is not None:
+            notifier.hold(delivery.id)  # the answer to this click may carry the card's new state
+        try:
+            result = await handle_click(chat.service, user.username, click.action_key, chat.public_url)
+            answered = False
+            if notifier is not None and delivery is not None and (result.close or result.changed):
+                answered = await answer(click, delivery.id, notifier)
+            needs_close = result.close or (result.changed and delivery is not None and not delivery.live)
+            if notifier is not None and delivery is not None and not answered and needs_close:
+                await notifier.store.request_close(delivery.id, "", now)
+                notifier.kick()
+        finally:
+            if notifier is not None and delivery is not None:
+                notifier.release(delivery.id)
         reply_text = NOT_YOUR_CARD if result.close and delivery is None else result.reply
-        if (
-            notifier is not None
-            and delivery is not None
-            and (result.close or (result.changed and not delivery.live))
-        ):
-            await notifier.store.request_close(delivery.id, "", now)
-            notifier.kick()
         if reply_text:
             await send(click.user_id, reply_text)
+
+    async def answer(click: CardClick, delivery_id: int, notifier: Notifier) -> bool:
+        """Give the waiting HTTP answer the clicked card's new state; True if it was taken (the
+        card is then closed: DingTalk applies the answer, no update call is needed)."""
+        if chat.answers is None:
+            return False
+        delivery = await notifier.store.by_task_id(PLATFORM, click.out_track_id)
+        card = await notifier.result_card(delivery) if delivery is not None else None
+        if card is None or not chat.answers.offer(click.dedupe_key, render_dingtalk_update(card).param_map):
+            return False
+        await notifier.store.mark_closed(delivery_id, chat.clock.now())
+        return True
 
     async def on_inbound(item: DingTalkEvent | RobotMessage | CardClick) -> None:
         if isinstance(item, RobotMessage):

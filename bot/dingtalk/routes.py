@@ -10,7 +10,8 @@ parse -> store in the inbox under its dedupe key -> answer at once -> process fr
   (session webhook while it is valid, the robot's batch send after);
 - ``POST /dingtalk/card`` (interactive card clicks): the ``x-ddpaas-signature`` is checked, the
   click is stored and processed at once, waited for up to `CLICK_BUDGET` seconds (DingTalk waits
-  2 s), then answered; the card itself is updated by the notifier, like every other card.
+  2 s), then answered with the clicked card's new data (no API call); a click not done in time
+  is answered empty and its card is updated by the notifier, like every other card.
 
 The platform-neutral `bot.inbox.InboxWorker` runs what is stored (bounded concurrency, retries,
 recovery after a crash). Refusals answer a short plain-text reason (403 signature / robot code /
@@ -20,7 +21,6 @@ owner key, 400 malformed); secrets never reach a log line or a response.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import secrets
@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.clock import SystemClock
+from bot.dingtalk.answers import ClickAnswers
 from bot.dingtalk.card_callback import CardClick, parse_card_callback, verify_card_signature
 from bot.dingtalk.crypto import CallbackRefused, DingTalkCrypto
 from bot.dingtalk.events import (
@@ -77,7 +78,9 @@ class DingTalkCallbacks:
         on_inbound: OnInbound,
         clock: Clock | None = None,
         max_bytes: int = MAX_BODY_BYTES,
+        answers: ClickAnswers | None = None,
     ) -> None:
+        self.answers = answers or ClickAnswers()
         self.crypto = crypto
         self.secrets = secrets
         self.clock: Clock = clock or SystemClock()
@@ -191,15 +194,21 @@ class DingTalkCallbacks:
         except Exception:
             log.exception("dingtalk card click not stored", extra=extra)
             return web.Response(status=503, text="storage unavailable; retry later")
-        if added and not self.worker.closing:
-            task = self.worker.spawn(
-                self.worker.process(click.dedupe_key, click), f"dingtalk-click-{click.out_track_id}"
-            )
-            with contextlib.suppress(TimeoutError):  # not done in time: it goes on in the background
-                await asyncio.wait_for(asyncio.shield(task), CLICK_BUDGET)
-        elif not added:
+        if not added:
             log.info("dingtalk card click is a duplicate; dropped", extra=extra)
-        return web.json_response({})
+            return web.json_response({})
+        if self.worker.closing:
+            return web.json_response({})
+        future = self.answers.expect(click.dedupe_key)
+        self.worker.spawn(
+            self.worker.process(click.dedupe_key, click), f"dingtalk-click-{click.out_track_id}"
+        )
+        params = await self.answers.wait(click.dedupe_key, future, CLICK_BUDGET)
+        if params is None:  # not done in time: it goes on, and the notifier updates the card
+            return web.json_response({})
+        return web.json_response(
+            {"cardData": {"cardParamMap": params}, "cardUpdateOptions": {"updateCardDataByKey": False}}
+        )
 
 
 DINGTALK_CALLBACKS = web.AppKey("dingtalk_callbacks", DingTalkCallbacks)
@@ -213,10 +222,11 @@ def add_dingtalk_routes(
     inbox: Inbox,
     on_inbound: OnInbound,
     clock: Clock | None = None,
+    answers: ClickAnswers | None = None,
 ) -> DingTalkCallbacks:
     """Serve the three DingTalk callback URLs on `app` (events only with a crypto)."""
     callbacks = DingTalkCallbacks(
-        crypto=crypto, secrets=secrets, inbox=inbox, on_inbound=on_inbound, clock=clock
+        crypto=crypto, secrets=secrets, inbox=inbox, on_inbound=on_inbound, clock=clock, answers=answers
     )
     app[DINGTALK_CALLBACKS] = callbacks
     app.router.add_post(EVENTS_PATH, callbacks.handle_event)

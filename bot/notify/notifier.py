@@ -84,6 +84,7 @@ class Notifier:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._held: set[int] = set()
 
     # ---------------------------------------------------------------- loop
 
@@ -295,8 +296,31 @@ class Notifier:
 
     # ---------------------------------------------------------------- 3. close
 
+    def hold(self, delivery_id: int) -> None:
+        """Leave this card's close alone while a platform answers a click with it (see
+        `result_card`); `release` when done."""
+        self._held.add(delivery_id)
+
+    def release(self, delivery_id: int) -> None:
+        self._held.discard(delivery_id)
+
+    async def result_card(self, d: Delivery, org: Org | None = None) -> Card | None:
+        """The card `d` becomes when it is closed: the ticket as it is now and its last action
+        (None if the ticket or its workflow is gone)."""
+        ticket = await self._queries.get_ticket(d.ticket_id)
+        wf = self._workflow(ticket) if ticket is not None else None
+        if ticket is None or wf is None:
+            return None
+        org = org or await self._directory.org()
+        logs = await self._queries.flow_logs(ticket.id, desc=True)
+        now = self._clock.now()
+        card = result_card(
+            ticket, wf, org, logs[0] if logs else None, link_url=self._link(ticket.id), now=now
+        )
+        return replace(card, result_text=d.close_note) if d.close_note else card
+
     async def _closes(self) -> int:
-        due = await self.store.due_closes(self._clock.now(), BATCH)
+        due = [d for d in await self.store.due_closes(self._clock.now(), BATCH) if d.id not in self._held]
         if not due:
             return 0
         org = await self._directory.org()
@@ -307,17 +331,10 @@ class Notifier:
     async def _close(self, d: Delivery, org: Org) -> None:
         now = self._clock.now()
         sender = self.senders.get(d.platform)
-        ticket = await self._queries.get_ticket(d.ticket_id)
-        wf = self._workflow(ticket) if ticket is not None else None
-        if sender is None or ticket is None or wf is None:
+        card = await self.result_card(d, org) if sender is not None else None
+        if sender is None or card is None:
             await self.store.mark_closed(d.id, now, error="platform, ticket or workflow gone")
             return
-        logs = await self._queries.flow_logs(ticket.id, desc=True)
-        card = result_card(
-            ticket, wf, org, logs[0] if logs else None, link_url=self._link(ticket.id), now=now
-        )
-        if d.close_note:
-            card = replace(card, result_text=d.close_note)
         usable = sender.can_update(d, now)
         if usable:
             try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,24 +86,32 @@ class Ding:
     def params(self, out_track_id: str) -> dict[str, str]:
         return self.emulator.card_params(out_track_id)
 
-    async def click(self, username: str, out_track_id: str, label: str) -> None:
+    async def click(self, username: str, out_track_id: str, label: str) -> Any:
+        """Click the button labelled `label` as DingTalk does: the signed callback to the URL the
+        bot registered; an answer carrying card data updates the card at once (no API call)."""
         params = self.params(out_track_id)
         slot = next(n for n in range(1, 7) if params.get(f"btn{n}_text") == label)
-        got = await send_card_callback(
+        got = await self.emulator.click_card(
             self.client.session,
-            str(self.client.make_url("/dingtalk/card")),
-            out_track_id=out_track_id,
-            user_id=STAFF.get(username, username),
-            corp_id=CORP,
-            api_secret=APP_SECRET,
+            out_track_id,
+            STAFF.get(username, username),
             action_id=f"btn{slot}",
             params={"action": params[f"btn{slot}_action"]},
         )
         assert got.status == 200, got
         await self.settle()
+        return got
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 async def make_ding(aiohttp_server: Any, aiohttp_client: Any, database_url: str, **extra: str) -> Ding:
+    port = free_port()
     emulator = DingTalkEmulator(APP_KEY, APP_SECRET, ROBOT, SystemClock(), org=emulator_org(), corp_id=CORP)
     server: TestServer = await aiohttp_server(emulator.app(), access_log=None)
     base = str(server.make_url("")).rstrip("/")
@@ -114,12 +123,12 @@ async def make_ding(aiohttp_server: Any, aiohttp_client: Any, database_url: str,
         "TICKETBOT_DINGTALK_CARD_TEMPLATE_ID": TEMPLATE,
         "TICKETBOT_DINGTALK_API_BASE": base,
         "TICKETBOT_DINGTALK_OAPI_BASE": base,
-        "TICKETBOT_PUBLIC_URL": "https://bot.example.com",
+        "TICKETBOT_PUBLIC_URL": f"http://127.0.0.1:{port}",  # where DingTalk posts card clicks
         **extra,
     }
     settings = load_settings(env=env, database_url=database_url, config_dir=CONFIG)
     app = await create_app(settings)
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient = await aiohttp_client(TestServer(app, host="127.0.0.1", port=port))
     result = Ding(emulator, client, app)
     await result.settle()
     return result
@@ -142,15 +151,17 @@ def _buttons(params: dict[str, str]) -> list[str]:
 
 async def test_the_card_callback_is_registered_at_start(ding: Ding) -> None:
     (reg,) = ding.emulator.records.callback_registrations
-    assert (reg.route_key, reg.url) == ("ticketbot", "https://bot.example.com/dingtalk/card")
+    assert (reg.route_key, reg.url) == ("ticketbot", str(ding.client.make_url("/dingtalk/card")))
 
 
 async def test_chat_creates_a_ticket_and_the_handler_gets_an_interactive_card(ding: Ding) -> None:
     reply = await ding.say("liuyang", LEAVE)
     assert reply.startswith("已发起工单"), reply
+    ticket_id = int(reply.rsplit("/tickets/", 1)[1])
     (track,) = ding.cards("wangqiang")
     card = ding.emulator.records.card(track)
     assert card.template_id == TEMPLATE and card.callback_route_key == "ticketbot"
+    assert card.param_map["link_url"] == str(ding.client.make_url(f"/tickets/{ticket_id}"))
     params = ding.params(track)
     assert params["status"] == "pending" and _buttons(params) == ["同意", "驳回"]
     rows = {r["key"]: r["value"] for r in json.loads(params["rows"])}
@@ -161,9 +172,14 @@ async def test_a_click_moves_the_ticket_and_every_card_is_updated_in_place(ding:
     reply = await ding.say("liuyang", LEAVE)
     ticket_id = int(reply.rsplit("/tickets/", 1)[1])
     (track,) = ding.cards("wangqiang")
-    await ding.click("wangqiang", track, "同意")
+    got = await ding.click("wangqiang", track, "同意")
     ticket = await _ticket(ding, ticket_id)
     assert ticket.state_id == 104
+    # the clicked card was updated by the answer to the click itself, not by an update call
+    assert got.json["cardData"]["cardParamMap"]["status"] == "done"
+    assert not [
+        u for u in ding.emulator.records.card_updates if u.out_track_id == track and u.source == "api"
+    ]
     params = ding.params(track)
     assert params["status"] == "done" and params["result_text"].startswith("已同意 · 王强")
     assert _buttons(params) == []
@@ -235,7 +251,7 @@ async def test_a_card_that_cannot_be_delivered_falls_back_to_a_work_notification
     ]
     (notice,) = [n for n in d.emulator.records.work_notices if STAFF["wangqiang"] in n.user_ids]
     assert notice.msg["oa"]["status_bar"]["status_value"] == "待处理"
-    assert notice.msg["oa"]["message_url"] == f"https://bot.example.com/tickets/{ticket_id}"
+    assert notice.msg["oa"]["message_url"] == str(d.client.make_url(f"/tickets/{ticket_id}"))
     # a decision elsewhere (here: by chat) changes the notification's status bar
     assert (await d.say("wangqiang", f"同意 {ticket_id}")).startswith("已同意工单")
     (bar,) = d.emulator.records.status_bar_updates

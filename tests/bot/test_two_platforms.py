@@ -46,6 +46,7 @@ async def both(aiohttp_server: Any, aiohttp_client: Any, database_url: str) -> B
     )
     ding_server: TestServer = await aiohttp_server(ding.app(), access_log=None)
     ding.base_url = str(ding_server.make_url("")).rstrip("/")
+    port = dt.free_port()
     env = {
         "TICKETBOT_WECOM_CORP_ID": wc.CORP,
         "TICKETBOT_WECOM_AGENT_ID": str(wc.AGENT),
@@ -59,11 +60,11 @@ async def both(aiohttp_server: Any, aiohttp_client: Any, database_url: str) -> B
         "TICKETBOT_DINGTALK_CARD_TEMPLATE_ID": dt.TEMPLATE,
         "TICKETBOT_DINGTALK_API_BASE": ding.base_url,
         "TICKETBOT_DINGTALK_OAPI_BASE": ding.base_url,
-        "TICKETBOT_PUBLIC_URL": "https://bot.example.com",
+        "TICKETBOT_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
     settings = load_settings(env=env, database_url=database_url, config_dir=wc.CONFIG)
     app = await create_app(settings)
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient = await aiohttp_client(TestServer(app, host="127.0.0.1", port=port))
     result = Both(wc.Chat(wecom, client, app, itertools.count(9001)), dt.Ding(ding, client, app))
     await result.settle()
     return result
