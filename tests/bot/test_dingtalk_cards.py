@@ -289,3 +289,52 @@ async def test_the_event_subscription_checks_url_and_stores_each_event_once(
     assert rows == [("evt:id:ev-1", "done", 0)]
     bad = await send_event(d.client.session, url, event, token="wrong", aes_key=AES, owner_key=APP_KEY)
     assert bad.status == 403
+
+
+async def test_accept_first_cc_and_the_end_of_a_ticket_on_dingtalk(ding: Ding) -> None:
+    reply = await ding.say("liuyang", LEAVE)
+    ticket_id = int(reply.rsplit("/tickets/", 1)[1])
+    await ding.click("wangqiang", ding.cards("wangqiang")[0], "同意")
+    (yang,) = ding.cards("yangfan")
+    (chen,) = ding.cards("chenjing")
+    chen_before = ding.params(chen)  # what ChenJing's phone still shows a moment later
+    await ding.click("yangfan", yang, "接单")
+    assert (await _ticket(ding, ticket_id)).accepted_by == "yangfan"
+    assert ding.params(yang)["result_text"].startswith("已接单 · 杨帆")
+    assert ding.params(chen)["result_text"].startswith("已接单 · 杨帆")  # updated in place by the notifier
+    fresh = ding.cards("yangfan")[-1]
+    assert fresh != yang and "备案完成" in _buttons(ding.params(fresh))
+    got = await ding.emulator.click_card(  # her stale 接单: nothing changes
+        ding.client.session,
+        chen,
+        STAFF["chenjing"],
+        action_id="btn1",
+        params={"action": chen_before["btn1_action"]},
+    )
+    assert got.status == 200
+    await ding.settle()
+    assert (await _ticket(ding, ticket_id)).accepted_by == "yangfan"
+    await ding.click("yangfan", fresh, "备案完成")
+    assert (await _ticket(ding, ticket_id)).is_ended
+    (cc,) = ding.cards("zhaolei")
+    assert ding.params(cc)["status"] == "done" and _buttons(ding.params(cc)) == []
+    notices = [ding.params(t)["result_text"] for t in ding.cards("liuyang")]
+    assert notices == ["已同意 · 王强", "已备案完成 · 杨帆"]
+
+
+async def test_step_by_step_create_and_urge_on_dingtalk(ding: Ding) -> None:
+    first = await ding.say("liuyang", "发起 请假申请")
+    replies = [first]
+    answers = iter(["年假", "2024-05-06", "2024-05-07", "2", "家里有事"])
+    while "已发起工单" not in replies[-1]:
+        assert len(replies) < 10, replies
+        replies.append(await ding.say("liuyang", next(answers)))
+    ticket_id = int(replies[-1].rsplit("/tickets/", 1)[1])
+    assert len(ding.cards("wangqiang")) == 1
+    urged = await ding.say("liuyang", f"催办 {ticket_id}")
+    assert "已催办" in urged and "王强" in urged, urged
+    pending, urge = ding.cards("wangqiang")
+    assert ding.params(urge)["subtitle"].startswith("刘洋 催办了此工单")
+    assert "分钟后" in await ding.say("liuyang", f"催办 {ticket_id}")
+    await ding.click("wangqiang", urge, "同意")
+    assert ding.params(pending)["status"] == "done" and ding.params(urge)["status"] == "done"
