@@ -338,3 +338,27 @@ async def test_step_by_step_create_and_urge_on_dingtalk(ding: Ding) -> None:
     assert "分钟后" in await ding.say("liuyang", f"催办 {ticket_id}")
     await ding.click("wangqiang", urge, "同意")
     assert ding.params(pending)["status"] == "done" and ding.params(urge)["status"] == "done"
+
+
+async def test_a_reply_after_the_session_webhook_expired_goes_through_the_robot(ding: Ding) -> None:
+    body = ding.emulator.robot_text_message("帮助", sender=STAFF["liuyang"])
+    body["sessionWebhookExpiredTime"] = 1_000  # long gone (ms since the epoch)
+    got = await send_robot_message(
+        ding.client.session, str(ding.client.make_url("/dingtalk/robot")), body, app_secret=APP_SECRET
+    )
+    assert got.status == 200
+    await ding.settle()
+    assert ding.emulator.records.webhook_posts == []
+    (sent,) = ding.emulator.records.robot_sends
+    assert sent.user_ids == (STAFF["liuyang"],) and sent.msg_key == "sampleText"
+    assert "发起" in sent.msg_param["content"]
+
+
+async def test_the_same_robot_message_twice_is_answered_once(ding: Ding) -> None:
+    body = ding.emulator.robot_text_message("待办", sender=STAFF["wangqiang"])
+    url = str(ding.client.make_url("/dingtalk/robot"))
+    for _ in range(2):
+        got = await send_robot_message(ding.client.session, url, body, app_secret=APP_SECRET)
+        assert got.status == 200
+    await ding.settle()
+    assert len(ding.emulator.records.webhook_posts) == 1
