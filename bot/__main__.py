@@ -46,31 +46,41 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--database-url", help="SQLAlchemy async URL (TICKETBOT_DATABASE_URL)")
     org = sub.add_parser(
         "org",
-        help="the organisation directory (sync from WeCom)",
+        help="the organisation directory (sync from WeCom or DingTalk)",
         description="Manage the organisation directory. config/org.yaml (source 'config') is the "
         "offline demo directory and is published by `serve`; `org sync` adds another source.",
     )
     org_sub = org.add_subparsers(dest="org_command", metavar="ORG_COMMAND")
     sync = org_sub.add_parser(
         "sync",
-        help="fetch departments and members from WeCom and publish them",
-        description="Fetch the departments and members the WeCom app can see and publish them as "
-        "source 'wecom' (the database is migrated first). Members who left WeCom are deactivated, "
-        "never deleted; users from config/org.yaml (source 'config') are untouched. Needs "
-        "TICKETBOT_WECOM_CORP_ID and TICKETBOT_WECOM_SECRET (and TICKETBOT_WECOM_API_BASE to use "
-        "another endpoint, e.g. the emulator). A sync that would deactivate more than half of the "
-        "active WeCom users (with more than 4 of them) is refused and changes nothing, in case WeCom "
+        help="fetch departments and members from WeCom or DingTalk and publish them",
+        description="Fetch the departments and members the WeCom or DingTalk app can see and publish "
+        "them as source 'wecom' or 'dingtalk' (the database is migrated first). Members who left the "
+        "platform are deactivated, never deleted (unless they are still on the other platform); users "
+        "from config/org.yaml (source 'config') are untouched. A member who is already a user of "
+        "another source (same platform id, or same person key: TICKETBOT_ORG_PERSON_KEY, mobile or "
+        "email) is merged into that user, so one person is one user on both platforms. "
+        "--from wecom needs TICKETBOT_WECOM_CORP_ID and TICKETBOT_WECOM_SECRET (and "
+        "TICKETBOT_WECOM_API_BASE to use another endpoint, e.g. the emulator); --from dingtalk needs "
+        "TICKETBOT_DINGTALK_APP_KEY and TICKETBOT_DINGTALK_APP_SECRET (and TICKETBOT_DINGTALK_OAPI_BASE "
+        "for another endpoint). A sync that would deactivate more than half of the platform's active "
+        "users (with more than 4 of them) is refused and changes nothing, in case the platform "
         "answered only part of the directory; --force publishes it anyway. "
-        "TICKETBOT_WECOM_ORG_SYNC_MINUTES=N makes `serve` run this sync every N minutes.",
+        "TICKETBOT_WECOM_ORG_SYNC_MINUTES=N / TICKETBOT_DINGTALK_ORG_SYNC_MINUTES=N make `serve` run "
+        "this sync every N minutes.",
     )
     sync.add_argument(
-        "--from", dest="source", required=True, choices=["wecom"], help="where the directory comes from"
+        "--from",
+        dest="source",
+        required=True,
+        choices=["wecom", "dingtalk"],
+        help="where the directory comes from",
     )
     sync.add_argument("--dry-run", action="store_true", help="fetch and compare, write nothing")
     sync.add_argument(
         "--force",
         action="store_true",
-        help="publish even when more than half of the active WeCom users would be deactivated",
+        help="publish even when more than half of the platform's active users would be deactivated",
     )
     sync.add_argument("--database-url", help="SQLAlchemy async URL (TICKETBOT_DATABASE_URL)")
     return p
@@ -109,18 +119,29 @@ def _migrate(args: argparse.Namespace) -> int:
 def _org(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.wecom.client import WeComError
-    from bot.wecom.org_sync import OrgSyncError, format_report, run_org_sync
+    from bot.org_sync import OrgSyncError, SyncReport, format_report
 
     if args.org_command is None:
         _parser().parse_args(["org", "--help"])
         return 2
     settings = _settings(args)
+    refused: tuple[type[Exception], ...]
+    if args.source == "dingtalk":
+        from bot.dingtalk.client import DingTalkError
+        from bot.dingtalk.org_sync import run_org_sync as run_dingtalk
+
+        run, refused = run_dingtalk, (DingTalkError, OrgSyncError)
+    else:
+        from bot.wecom.client import WeComError
+        from bot.wecom.org_sync import run_org_sync as run_wecom
+
+        run, refused = run_wecom, (WeComError, OrgSyncError)
     try:
-        report, note = asyncio.run(run_org_sync(settings, dry_run=args.dry_run, force=args.force))
-    except (WeComError, OrgSyncError) as exc:
+        result: tuple[SyncReport, str] = asyncio.run(run(settings, dry_run=args.dry_run, force=args.force))
+    except refused as exc:
         print(f"ticketbot: org sync from {args.source} failed: {exc}", file=sys.stderr)
         return 1
+    report, note = result
     if note:
         print(f"note: {note}")
     print(format_report(report))

@@ -398,6 +398,10 @@ async def create_app(
         from bot.wecom.org_sync_job import schedule_org_sync
 
         schedule_org_sync(jobs, settings, runtime.db, runtime.directory)
+    if settings.dingtalk_org_sync_minutes:
+        from bot.dingtalk.org_sync_job import schedule_dingtalk_org_sync
+
+        schedule_dingtalk_org_sync(jobs, settings, runtime.db, runtime.directory)
 
     async def start(_: web.Application) -> None:
         notifier.start()

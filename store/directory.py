@@ -4,17 +4,32 @@
 directory: users, departments and roles are upserted; users of that source missing from the new
 directory are DEACTIVATED (never deleted: tickets keep naming them), while departments and roles
 of that source that disappeared are removed. Entries owned by another source are left alone.
+
+One person may be known on both chat platforms; they are ONE row (one username) carrying both
+platform ids, owned by one source (`org_user.source`). The platform id columns are therefore
+shared (`PLATFORM_ID_COLUMNS`):
+
+- a platform source ("wecom", "dingtalk") never overwrites ANOTHER platform's id column on a row
+  that already exists (that id was linked by the other platform's sync); it writes its own column
+  and everything else. The config source writes every column (org.yaml is authoritative for its
+  rows, so republishing it drops ids a platform sync linked onto config users until that sync runs
+  again);
+- `links` (platform sources only) is what a platform's sync changes beyond its own rows, in the
+  same transaction: `attach` sets its id column on rows of other sources (the same person),
+  `detach` clears it on rows of other sources (the person left that platform), `hand_over` gives
+  rows of this source that left the platform to the other platform's source instead of
+  deactivating them (they stay active; this platform's id column is cleared).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.org import Department, Org, Role, User, UserType
@@ -26,6 +41,7 @@ if TYPE_CHECKING:
     from core.ports import Directory
 
 SOURCES = ("config", "wecom", "dingtalk")
+PLATFORM_ID_COLUMNS: Mapping[str, str] = {"wecom": "wecom_userid", "dingtalk": "dingtalk_staff_id"}
 _CHUNK = 500  # keeps IN (...) lists well below the drivers' bind-parameter limits
 
 
@@ -39,6 +55,18 @@ class OrgSync:
     deactivated: tuple[str, ...]
     removed_departments: tuple[int, ...]
     removed_roles: tuple[int, ...]
+    handed_over: tuple[str, ...] = ()
+    attached: int = 0  # rows of other sources whose platform id was set
+    detached: int = 0  # rows of other sources whose platform id was cleared
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """What a platform's sync changes beyond its own rows (see the module docstring)."""
+
+    attach: Mapping[str, str] = field(default_factory=dict)  # username (other source) -> platform id
+    detach: tuple[str, ...] = ()  # usernames (other sources) whose platform id is cleared
+    hand_over: Mapping[str, str] = field(default_factory=dict)  # username (this source) -> new source
 
 
 async def load_org(db: Database) -> Org:
@@ -130,13 +158,17 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[i : i + _CHUNK]
 
 
-async def _upsert(conn: AsyncConnection, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
+async def _upsert(
+    conn: AsyncConnection, table: Table, key: str, rows: list[dict[str, Any]], *, keep: set[str] | None = None
+) -> None:
+    """Insert `rows`, or update the existing row with the same `key` (its `keep` columns untouched)."""
     if not rows:
         return
     stmt = upsert("postgresql" if conn.dialect.name == "postgresql" else "sqlite", table)
+    untouched = {key, *(keep or ())}
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c[key]],
-        set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name != key},
+        set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in untouched},
     )
     await conn.execute(stmt, rows)
 
@@ -146,10 +178,31 @@ async def _keys_of_source(conn: AsyncConnection, table: Table, key: str, source:
     return set(result.scalars())
 
 
-async def replace_org(db: Database, org: Org, source: str, *, now: datetime | None = None) -> OrgSync:
+def _check_links(source: str, links: Links) -> str:
+    """The id column `source` links, after checking `links` can be applied."""
+    column = PLATFORM_ID_COLUMNS.get(source)
+    if column is None:
+        raise StoreError(
+            f"only a platform source ({', '.join(PLATFORM_ID_COLUMNS)}) links users, not {source!r}"
+        )
+    for target in links.hand_over.values():
+        if target not in SOURCES or target == source:
+            raise StoreError(f"cannot hand users of {source!r} over to {target!r}")
+    return column
+
+
+async def replace_org(
+    db: Database, org: Org, source: str, *, now: datetime | None = None, links: Links | None = None
+) -> OrgSync:
     """Make the directory of `source` equal to `org` (see the module docstring)."""
     if not source:
         raise StoreError("a directory source name is required")
+    links = links or Links()
+    linking = bool(links.attach or links.detach or links.hand_over)
+    column = _check_links(source, links) if linking else PLATFORM_ID_COLUMNS.get(source, "")
+    kept = (
+        {c for s, c in PLATFORM_ID_COLUMNS.items() if s != source} if source in PLATFORM_ID_COLUMNS else set()
+    )
     stamp = now if now is not None else datetime.now(UTC)
     users = [
         {
@@ -185,10 +238,12 @@ async def replace_org(db: Database, org: Org, source: str, *, now: datetime | No
         for r in org.roles.values()
     ]
     async with db.write() as conn:
-        gone_users = sorted(await _keys_of_source(conn, org_user, "username", source) - set(org.users))
+        own_users = await _keys_of_source(conn, org_user, "username", source)
+        handing = sorted(n for n in links.hand_over if n in own_users and n not in org.users)
+        gone_users = sorted(own_users - set(org.users) - set(handing))
         gone_depts = sorted(await _keys_of_source(conn, org_department, "id", source) - set(org.departments))
         gone_roles = sorted(await _keys_of_source(conn, org_role, "id", source) - set(org.roles))
-        await _upsert(conn, org_user, "username", users)
+        await _upsert(conn, org_user, "username", users, keep=kept)
         await _upsert(conn, org_department, "id", departments)
         await _upsert(conn, org_role, "id", roles)
         deactivated: list[str] = []
@@ -200,6 +255,16 @@ async def replace_org(db: Database, org: Org, source: str, *, now: datetime | No
                 .returning(org_user.c.username)
             )
             deactivated.extend(result.scalars())
+        for username in handing:
+            await conn.execute(
+                update(org_user)
+                .where(org_user.c.username == username, org_user.c.source == source)
+                .values(
+                    {"source": links.hand_over[username], column: "", "is_active": True, "updated_at": stamp}
+                )
+            )
+        attached = await _set_links(conn, source, column, links.attach, stamp)
+        detached = await _set_links(conn, source, column, dict.fromkeys(links.detach, ""), stamp)
         for chunk in _chunks(gone_depts):
             await conn.execute(delete(org_department).where(org_department.c.id.in_(chunk)))
         for chunk in _chunks(gone_roles):
@@ -211,7 +276,28 @@ async def replace_org(db: Database, org: Org, source: str, *, now: datetime | No
         deactivated=tuple(sorted(deactivated)),
         removed_departments=tuple(gone_depts),
         removed_roles=tuple(gone_roles),
+        handed_over=tuple(handing),
+        attached=attached,
+        detached=detached,
     )
+
+
+async def _set_links(
+    conn: AsyncConnection, source: str, column: str, values: Mapping[str, str], stamp: datetime
+) -> int:
+    """Set `column` on rows of other sources: username -> value ("" clears). The rows changed."""
+    if not values:
+        return 0
+    stmt = (
+        update(org_user)
+        .where(org_user.c.username == bindparam("b_username"), org_user.c.source != source)
+        .values({column: bindparam("b_value"), "updated_at": stamp})
+    )
+    changed = 0
+    for username, value in sorted(values.items()):  # one by one: rowcount of executemany varies
+        result = await conn.execute(stmt, {"b_username": username, "b_value": value})
+        changed += max(result.rowcount, 0)
+    return changed
 
 
 if TYPE_CHECKING:

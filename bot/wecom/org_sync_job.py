@@ -1,17 +1,18 @@
 """The scheduled WeCom directory sync (`TICKETBOT_WECOM_ORG_SYNC_MINUTES`).
 
-`make_org_sync_job` makes the coroutine function one run is: a `sync_org` exactly as
-`ticketbot org sync --from wecom` publishes (same mapping, same safety valves, never `force`), then
-the app's cached directory is invalidated so the change is seen at once (always, also when this
-process changed nothing: another process or the CLI may have). Each run logs one line:
+`make_org_sync_job` makes the coroutine function one run is (bot/org_sync_job.py, shared with
+DingTalk): a `sync_org` exactly as `ticketbot org sync --from wecom` publishes (same mapping, same
+merging by TICKETBOT_ORG_PERSON_KEY, same safety valves, never `force`), then the app's cached
+directory is invalidated. Each run logs one line on `ticketbot.wecom.org_sync`:
 
 - INFO "WeCom directory synced": departments, users, inactive, added, updated, unchanged,
-  deactivated (and the first names deactivated), removed_departments, duration_ms;
+  deactivated (and the first names deactivated), removed_departments, merged, linked, unlinked,
+  handed_over, taken_over, ambiguous, duration_ms;
 - ERROR "WeCom directory sync failed: directory unchanged" when WeCom refuses or cannot be reached
   (errcode, error: what WeCom said and what to do; never the secret or the access token);
 - ERROR "WeCom directory sync refused: directory unchanged" when a safety valve holds (no member
   at all; more than half of the active WeCom users would be deactivated: deactivating, active,
-  missing, disabled) or a department id belongs to another source.
+  missing, disabled) or a department id belongs to the config source.
 
 Nothing is written in the two ERROR cases. Anything else (the database is down) propagates to
 `bot.scheduler.Jobs`, which logs it with the job name.
@@ -22,27 +23,25 @@ the app stops). `schedule_org_sync` is the one call the composition root makes.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import aiohttp
 
-from bot.clock import SystemClock
+from bot.org_sync import SyncReport
+from bot.org_sync_job import FIRST_RUN_DELAY, make_sync_job, schedule_sync
 from bot.scheduler import Jobs
 from bot.wecom.client import WeComClient, WeComError
-from bot.wecom.org_sync import MassDeactivationRefused, OrgSyncError, missing_settings, sync_org
+from bot.wecom.org_sync import PLATFORM, missing_settings, sync_org
 from config.settings import Settings
 from core.ports import Clock
 from store.db import Database
 from store.directory import SqlDirectory
 
-log = logging.getLogger("ticketbot.wecom.org_sync")
+__all__ = ["FIRST_RUN_DELAY", "JOB_NAME", "make_org_sync_job", "schedule_org_sync", "wecom_client_factory"]
 
 JOB_NAME = "wecom-org-sync"
-FIRST_RUN_DELAY = timedelta(seconds=30)  # the first run waits until the app has started serving
-NAMES_LOGGED = 20
 
 ClientFactory = Callable[[], AbstractAsyncContextManager[WeComClient]]
 
@@ -65,8 +64,8 @@ def wecom_client_factory(settings: Settings, clock: Clock) -> ClientFactory:
     return open_client
 
 
-def _ms(clock: Clock, since: datetime) -> int:
-    return int((clock.now() - since).total_seconds() * 1000)
+def _error_fields(exc: Exception) -> Mapping[str, object]:
+    return {"errcode": exc.errcode} if isinstance(exc, WeComError) else {}
 
 
 def make_org_sync_job(
@@ -75,67 +74,23 @@ def make_org_sync_job(
     *,
     directory: SqlDirectory | None = None,
     clock: Clock | None = None,
+    person_key: str = "mobile",
 ) -> Callable[[], Awaitable[None]]:
     """One scheduled sync per call (see the module docstring); `directory` is invalidated after it."""
-    now = clock or SystemClock()
 
-    async def sync_wecom_directory() -> None:
-        started = now.now()
-        try:
-            async with open_client() as client:
-                report = await sync_org(db, client)
-        except WeComError as exc:
-            log.error(
-                "WeCom directory sync failed: directory unchanged",
-                extra={
-                    "job": JOB_NAME,
-                    "errcode": exc.errcode,
-                    "error": str(exc),
-                    "duration_ms": _ms(now, started),
-                },
-            )
-            return
-        except MassDeactivationRefused as exc:
-            log.error(
-                "WeCom directory sync refused: directory unchanged",
-                extra={
-                    "job": JOB_NAME,
-                    "deactivating": exc.deactivating,
-                    "active": exc.active,
-                    "missing": exc.missing,
-                    "disabled": exc.disabled,
-                    "error": str(exc),
-                    "duration_ms": _ms(now, started),
-                },
-            )
-            return
-        except OrgSyncError as exc:
-            log.error(
-                "WeCom directory sync refused: directory unchanged",
-                extra={"job": JOB_NAME, "error": str(exc), "duration_ms": _ms(now, started)},
-            )
-            return
-        if directory is not None:
-            directory.invalidate()
-        extra: dict[str, object] = {
-            "job": JOB_NAME,
-            "departments": report.departments,
-            "users": report.users,
-            "inactive": report.inactive,
-            "added": len(report.added),
-            "updated": len(report.updated),
-            "unchanged": report.unchanged,
-            "deactivated": len(report.deactivated),
-            "removed_departments": len(report.removed_departments),
-            "duration_ms": _ms(now, started),
-        }
-        if report.deactivated:
-            extra["deactivated_users"] = ",".join(report.deactivated[:NAMES_LOGGED]) + (
-                ",..." if len(report.deactivated) > NAMES_LOGGED else ""
-            )
-        log.info("WeCom directory synced", extra=extra)
+    async def run() -> SyncReport:
+        async with open_client() as client:
+            return await sync_org(db, client, person_key=person_key)
 
-    return sync_wecom_directory
+    return make_sync_job(
+        PLATFORM,
+        JOB_NAME,
+        run,
+        errors=(WeComError,),
+        error_fields=_error_fields,
+        directory=directory,
+        clock=clock,
+    )
 
 
 def schedule_org_sync(
@@ -150,25 +105,18 @@ def schedule_org_sync(
     """Add the WeCom directory sync to `jobs` every `settings.wecom_org_sync_minutes` minutes, first
     `first_run_delay` from now (by `jobs.clock`). False (nothing scheduled) when the setting is 0,
     or, with a warning, when the corp id or secret is missing (load_settings refuses that already)."""
-    minutes = settings.wecom_org_sync_minutes
-    if minutes <= 0:
-        return False
-    missing = missing_settings(settings)
-    if missing:
-        log.warning(
-            "WeCom directory sync not scheduled: settings missing", extra={"missing": ", ".join(missing)}
-        )
-        return False
-    job = make_org_sync_job(
-        db,
-        open_client or wecom_client_factory(settings, jobs.clock),
-        directory=directory,
-        clock=jobs.clock,
+    return schedule_sync(
+        jobs,
+        PLATFORM,
+        JOB_NAME,
+        settings.wecom_org_sync_minutes,
+        missing_settings(settings),
+        lambda: make_org_sync_job(
+            db,
+            open_client or wecom_client_factory(settings, jobs.clock),
+            directory=directory,
+            clock=jobs.clock,
+            person_key=settings.org_person_key,
+        ),
+        first_run_delay=first_run_delay,
     )
-    first_run_at = jobs.clock.now() + first_run_delay
-    jobs.add_interval(JOB_NAME, job, minutes, first_run_at=first_run_at)
-    log.info(
-        "WeCom directory sync scheduled",
-        extra={"every_minutes": minutes, "first_run_at": first_run_at.isoformat(timespec="seconds")},
-    )
-    return True

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from core.org import Department, Org, Role, User, UserType
 from store.db import Database
-from store.directory import SqlDirectory, replace_org
+from store.directory import Links, SqlDirectory, load_owners, replace_org
+from store.errors import StoreError
 from store.tables import org_user
 from tests.store.builders import rows
 
@@ -81,3 +84,51 @@ async def test_org_is_cached_until_invalidated(db: Database) -> None:
     assert await directory.org() is first
     directory.invalidate()
     assert await directory.org() == config_org()
+
+
+async def test_a_platform_never_overwrites_the_other_platforms_id_and_links_rows_it_does_not_own(
+    db: Database,
+) -> None:
+    await replace_org(db, Org.build([User("cfg", phone="1")]), "config", now=NOW)
+    await replace_org(db, Org.build([User("w1", wecom_userid="w1"), User("w2", wecom_userid="w2")]), "wecom")
+    await replace_org(
+        db,
+        Org.build([User("d1", dingtalk_staff_id="d1")]),
+        "dingtalk",
+        links=Links(attach={"w1": "dw1", "w2": "dw2", "cfg": "dcfg", "d1": "ignored"}),
+    )
+    org = await SqlDirectory(db).org()
+    assert [org.users[n].dingtalk_staff_id for n in ("w1", "w2", "cfg", "d1")] == ["dw1", "dw2", "dcfg", "d1"]
+
+    # WeCom republishes its users without DingTalk ids: the links stay (DingTalk's column)
+    result = await replace_org(
+        db,
+        Org.build([User("w1", alias="W1", wecom_userid="w1")]),
+        "wecom",
+        links=Links(hand_over={"w2": "dingtalk"}),
+    )
+    assert result.handed_over == ("w2",) and result.deactivated == ()
+    org = await SqlDirectory(db).org()
+    assert org.users["w1"].alias == "W1" and org.users["w1"].dingtalk_staff_id == "dw1"
+    w2 = org.users["w2"]
+    assert (w2.is_active, w2.wecom_userid, w2.dingtalk_staff_id) == (True, "", "dw2")
+    owners = await load_owners(db)
+    assert owners.users == {"cfg": "config", "w1": "wecom", "w2": "dingtalk", "d1": "dingtalk"}
+
+    # DingTalk unlinks w1 (left DingTalk); the config source overwrites every column of its rows
+    result = await replace_org(
+        db,
+        Org.build([User("d1", dingtalk_staff_id="d1"), User("w2", dingtalk_staff_id="dw2")]),
+        "dingtalk",
+        links=Links(detach=("w1",)),
+    )
+    assert result.detached == 1 and result.deactivated == ()
+    await replace_org(db, Org.build([User("cfg", phone="1")]), "config", now=NOW)
+    org = await SqlDirectory(db).org()
+    assert org.users["w1"].dingtalk_staff_id == "" and org.active("w1")
+    assert org.users["cfg"].dingtalk_staff_id == ""
+
+    with pytest.raises(StoreError, match="platform source"):
+        await replace_org(db, Org.build([]), "config", links=Links(attach={"cfg": "x"}))
+    with pytest.raises(StoreError, match="cannot hand"):
+        await replace_org(db, Org.build([]), "wecom", links=Links(hand_over={"w1": "wecom"}))
