@@ -44,7 +44,7 @@ one platform:
   - a user of the other platform that is inactive (it left that platform) but whose person is an
     active member here is TAKEN OVER by this platform (owner changed, active again, same username);
   - users of the config source are never changed by a sync except for a link: org.yaml owns them
-    (and `serve` republishes it at start, dropping links until the next sync).
+    (`serve` republishes it at start and keeps the links; an id written in org.yaml wins).
 
 Departments: department ids are shared by all sources. A department id owned by the config source
 is refused (nothing published); one owned by the other platform is left to it and counted as

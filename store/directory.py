@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.org import Department, Org, Role, User, UserType
@@ -159,16 +159,32 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 
 async def _upsert(
-    conn: AsyncConnection, table: Table, key: str, rows: list[dict[str, Any]], *, keep: set[str] | None = None
+    conn: AsyncConnection,
+    table: Table,
+    key: str,
+    rows: list[dict[str, Any]],
+    *,
+    keep: set[str] | None = None,
+    fill: set[str] | None = None,
 ) -> None:
-    """Insert `rows`, or update the existing row with the same `key` (its `keep` columns untouched)."""
+    """Insert `rows`, or update the existing row with the same `key` (its `keep` columns untouched;
+    its `fill` columns only where the new value is not empty)."""
     if not rows:
         return
     stmt = upsert("postgresql" if conn.dialect.name == "postgresql" else "sqlite", table)
     untouched = {key, *(keep or ())}
+    filled = fill or set()
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c[key]],
-        set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in untouched},
+        set_={
+            c.name: (
+                func.coalesce(func.nullif(stmt.excluded[c.name], ""), table.c[c.name])
+                if c.name in filled
+                else stmt.excluded[c.name]
+            )
+            for c in table.columns
+            if c.name not in untouched
+        },
     )
     await conn.execute(stmt, rows)
 
@@ -243,7 +259,10 @@ async def replace_org(
         gone_users = sorted(own_users - set(org.users) - set(handing))
         gone_depts = sorted(await _keys_of_source(conn, org_department, "id", source) - set(org.departments))
         gone_roles = sorted(await _keys_of_source(conn, org_role, "id", source) - set(org.roles))
-        await _upsert(conn, org_user, "username", users, keep=kept)
+        # a non-platform source (config) keeps the platform ids a sync linked onto its users,
+        # unless its own file names one
+        fill = set(PLATFORM_ID_COLUMNS.values()) if source not in PLATFORM_ID_COLUMNS else set()
+        await _upsert(conn, org_user, "username", users, keep=kept, fill=fill)
         await _upsert(conn, org_department, "id", departments)
         await _upsert(conn, org_role, "id", roles)
         deactivated: list[str] = []

@@ -115,7 +115,8 @@ async def test_a_platform_never_overwrites_the_other_platforms_id_and_links_rows
     owners = await load_owners(db)
     assert owners.users == {"cfg": "config", "w1": "wecom", "w2": "dingtalk", "d1": "dingtalk"}
 
-    # DingTalk unlinks w1 (left DingTalk); the config source overwrites every column of its rows
+    # DingTalk unlinks w1 (left DingTalk); the config source, republished at every start, keeps
+    # the ids a sync linked onto its users (its file names none), but an id it names wins
     result = await replace_org(
         db,
         Org.build([User("d1", dingtalk_staff_id="d1"), User("w2", dingtalk_staff_id="dw2")]),
@@ -126,7 +127,9 @@ async def test_a_platform_never_overwrites_the_other_platforms_id_and_links_rows
     await replace_org(db, Org.build([User("cfg", phone="1")]), "config", now=NOW)
     org = await SqlDirectory(db).org()
     assert org.users["w1"].dingtalk_staff_id == "" and org.active("w1")
-    assert org.users["cfg"].dingtalk_staff_id == ""
+    assert org.users["cfg"].dingtalk_staff_id == "dcfg"
+    await replace_org(db, Org.build([User("cfg", phone="1", dingtalk_staff_id="from-yaml")]), "config", now=NOW)
+    assert (await SqlDirectory(db).org()).users["cfg"].dingtalk_staff_id == "from-yaml"
 
     with pytest.raises(StoreError, match="platform source"):
         await replace_org(db, Org.build([]), "config", links=Links(attach={"cfg": "x"}))
