@@ -199,7 +199,10 @@ class Notifier:
             return 0
         org = await self._directory.org()
         for d in due:
-            await self._send(d, org)
+            try:
+                await self._send(d, org)
+            except Exception as exc:  # a bug or an unexpected answer must not block the others
+                await self._crashed(d, exc, close=False)
         return len(due)
 
     def _card(self, d: Delivery, ticket: Ticket, wf: Workflow, org: Org) -> tuple[Card | None, str]:
@@ -271,6 +274,14 @@ class Notifier:
             },
         )
 
+    async def _crashed(self, d: Delivery, exc: Exception, *, close: bool) -> None:
+        """An unexpected error on one delivery: logged with its stack, retried with backoff like a
+        failure (so a delivery that always fails ends dead instead of blocking the queue)."""
+        log.exception(
+            "delivery crashed", extra={"ticket_id": d.ticket_id, "delivery": d.id, "to": d.recipient}
+        )
+        await self._failed(d, SendFailed(f"{type(exc).__name__}: {exc}", retry_after=RETRY_BASE), close=close)
+
     async def _failed(self, d: Delivery, exc: SendFailed, *, close: bool) -> None:
         now = self._clock.now()
         if exc.retry_after is None and not close:
@@ -325,7 +336,10 @@ class Notifier:
             return 0
         org = await self._directory.org()
         for d in due:
-            await self._close(d, org)
+            try:
+                await self._close(d, org)
+            except Exception as exc:
+                await self._crashed(d, exc, close=True)
         return len(due)
 
     async def _close(self, d: Delivery, org: Org) -> None:

@@ -212,3 +212,21 @@ async def test_each_committed_change_wakes_the_listeners_and_a_refusal_does_not(
     assert not isinstance(refused, Done)
     await approve(world, ticket_id)
     assert seen == [ticket_id, ticket_id]
+
+
+async def test_a_delivery_that_crashes_is_retried_and_does_not_block_the_others(world: World) -> None:
+    await create_leave(world)
+    await create_leave(world)
+
+    broken = world.sender.send_card
+
+    async def crash_once(delivery: Delivery, card: Any, *, fresh: int = 0) -> Any:
+        world.sender.send_card = broken  # type: ignore[method-assign]
+        raise RuntimeError("renderer bug")
+
+    world.sender.send_card = crash_once  # type: ignore[method-assign]
+    await world.notifier.drain()
+    assert len(world.sender.to("WangQiang")) == 1  # the second ticket's card went out
+    world.clock.advance(minutes=1)
+    await world.notifier.drain()
+    assert len(world.sender.to("WangQiang")) == 2  # the crashed one, retried
