@@ -29,7 +29,6 @@ from core.ports import Clock
 log = logging.getLogger("ticketbot.inbox")
 
 LEASE_SECONDS = 300.0  # a claim older than this is presumed dead (its process crashed)
-DRAIN_BATCH = 50
 SHUTDOWN_TIMEOUT = 10.0
 MAX_CONCURRENT = 4
 MAX_BACKLOG = 500
@@ -157,8 +156,8 @@ class InboxWorker(Generic[E]):
     async def drain(self) -> int:
         """Process every due pending row of the platform, oldest first; returns how many ran."""
         count = 0
-        while not self.closing:
-            batch = await self.inbox.claim(DRAIN_BATCH, self.clock.now(), platform=self.platform)
+        while not self.closing:  # one row at a time: a claim never waits behind others (its lease)
+            batch = await self.inbox.claim(1, self.clock.now(), platform=self.platform)
             if not batch:
                 break
             for item in batch:

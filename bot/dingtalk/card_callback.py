@@ -59,7 +59,7 @@ def verify_card_signature(
 ) -> None:
     """Check the signature headers of a card callback POST; CallbackRefused if not good.
 
-    400: a header is missing, or the timestamp is not an integer while a window is configured;
+    400: a header is missing, or the timestamp is not an integer (ms);
     403: the signature does not match (one that is not base64 included), or the timestamp is
     more than `window_ms` from `now_ms` (either direction) when `window_ms` is set."""
     timestamp = header_value(headers, TIMESTAMP_HEADER)
@@ -67,6 +67,8 @@ def verify_card_signature(
     missing = [n for n, v in ((TIMESTAMP_HEADER, timestamp), (SIGNATURE_HEADER, signature)) if not v]
     if missing:
         refuse(400, f"header missing: {', '.join(missing)}")
+    if not timestamp.isascii() or not timestamp.isdigit():
+        refuse(400, f"{TIMESTAMP_HEADER} is not an integer (ms)")
     try:
         given = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
@@ -75,8 +77,6 @@ def verify_card_signature(
         refuse(403, "card callback signature does not match")
     if window_ms is None:
         return
-    if not timestamp.isascii() or not timestamp.isdigit():
-        refuse(400, f"{TIMESTAMP_HEADER} is not an integer (ms)")
     if abs(now_ms - int(timestamp)) > window_ms:
         refuse(403, f"{TIMESTAMP_HEADER} is more than {window_ms // 1000} s away from our clock")
 

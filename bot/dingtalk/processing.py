@@ -64,7 +64,8 @@ def make_dingtalk_processor(
     async def send(staff_id: str, text: str, message: RobotMessage | None = None) -> None:
         now_ms = int(chat.clock.now().timestamp() * 1000)
         try:
-            if message is not None and message.can_reply_by_webhook(now_ms):
+            # a group's webhook posts to everyone in it: replies about one's tickets go privately
+            if message is not None and not message.is_group and message.can_reply_by_webhook(now_ms):
                 await chat.client.send_session_webhook(message.session_webhook, text)
             else:
                 await chat.client.robot_batch_send([staff_id], "sampleText", {"content": text})

@@ -52,6 +52,7 @@ EVENTS_PATH = "/dingtalk/events"
 ROBOT_PATH = "/dingtalk/robot"
 CARD_PATH = "/dingtalk/card"
 CLICK_BUDGET = 1.5  # seconds a click is processed before the answer (DingTalk waits 2 s)
+CARD_WINDOW_MS = 60 * 60 * 1000  # the signature covers only its timestamp: an old pair is refused
 
 Inbound = DingTalkEvent | RobotMessage | CardClick
 OnInbound = Callable[[Inbound], Awaitable[None]]
@@ -111,10 +112,14 @@ class DingTalkCallbacks:
     async def _body(self, request: web.Request) -> bytes:
         if request.content_length is not None and request.content_length > self.max_bytes:
             raise CallbackRefused(400, f"the body is larger than {self.max_bytes} bytes")
-        body = await request.content.read(self.max_bytes + 1)
-        if len(body) > self.max_bytes:
-            raise CallbackRefused(400, f"the body is larger than {self.max_bytes} bytes")
-        return body
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await request.content.read(self.max_bytes + 1):  # a body may come in pieces
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise CallbackRefused(400, f"the body is larger than {self.max_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def _store(self, kind: str, key: str, body: str, item: Inbound, extra: dict[str, Any]) -> bool:
         """Store and hand over to the worker; False if it is a duplicate (it is answered all the same)."""
@@ -181,7 +186,7 @@ class DingTalkCallbacks:
 
     async def handle_card(self, request: web.Request) -> web.StreamResponse:
         try:
-            verify_card_signature(request.headers, self.secrets.app_secret, self._now_ms())
+            verify_card_signature(request.headers, self.secrets.app_secret, self._now_ms(), CARD_WINDOW_MS)
             body = await self._body(request)
             click = parse_card_callback(body, max_bytes=self.max_bytes, corp_id=self.secrets.corp_id)
         except CallbackRefused as exc:

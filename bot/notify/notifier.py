@@ -155,7 +155,10 @@ class Notifier:
             await self.store.commit_plan(orphans, (), (), (), now)
         org = await self._directory.org()
         for ticket_id, ticket_events in by_ticket.items():
-            await self.plan_ticket(ticket_id, ticket_events, org, now)
+            try:
+                await self.plan_ticket(ticket_id, ticket_events, org, now)
+            except Exception:  # one ticket must not stop the others; its events stay pending
+                log.exception("planning a ticket's deliveries failed", extra={"ticket_id": ticket_id})
         return len(events)
 
     async def plan_ticket(

@@ -670,10 +670,13 @@ def test_card_signature_window() -> None:
             verify_card_signature(card_headers(), API_SECRET, now, window_ms=window)
         assert refusal(info) == (403, "x-ddpaas-signature-timestamp is more than 300 s away from our clock")
     odd = card_headers("soon", card_signature("soon", API_SECRET))
-    verify_card_signature(odd, API_SECRET, NOW_MS)  # opaque without a window
-    with pytest.raises(CallbackRefused) as info:
-        verify_card_signature(odd, API_SECRET, NOW_MS, window_ms=window)
-    assert refusal(info) == (400, "x-ddpaas-signature-timestamp is not an integer (ms)")
+    for window_ms in (None, window):  # never an opaque timestamp: it must be ms (and ASCII)
+        with pytest.raises(CallbackRefused) as info:
+            verify_card_signature(odd, API_SECRET, NOW_MS, window_ms=window_ms)
+        assert refusal(info) == (400, "x-ddpaas-signature-timestamp is not an integer (ms)")
+    with pytest.raises(CallbackRefused) as info:  # a non-ASCII timestamp: 400, never a 500
+        verify_card_signature(card_headers("１２３", "x"), API_SECRET, NOW_MS)
+    assert refusal(info)[0] == 400
 
 
 # ---- card callback parsing

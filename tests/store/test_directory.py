@@ -128,7 +128,9 @@ async def test_a_platform_never_overwrites_the_other_platforms_id_and_links_rows
     org = await SqlDirectory(db).org()
     assert org.users["w1"].dingtalk_staff_id == "" and org.active("w1")
     assert org.users["cfg"].dingtalk_staff_id == "dcfg"
-    await replace_org(db, Org.build([User("cfg", phone="1", dingtalk_staff_id="from-yaml")]), "config", now=NOW)
+    await replace_org(
+        db, Org.build([User("cfg", phone="1", dingtalk_staff_id="from-yaml")]), "config", now=NOW
+    )
     assert (await SqlDirectory(db).org()).users["cfg"].dingtalk_staff_id == "from-yaml"
 
     with pytest.raises(StoreError, match="platform source"):
