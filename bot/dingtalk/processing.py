@@ -110,11 +110,12 @@ def make_dingtalk_processor(
         user = await member(click.user_id)
         if user is None:
             return
+        held = notifier is not None and delivery is not None
         if notifier is not None and delivery is not None:
             notifier.hold(delivery.id)  # the answer to this click may carry the card's new state
+        answered = False
         try:
             result = await handle_click(chat.service, user.username, click.action_key, chat.public_url)
-            answered = False
             if notifier is not None and delivery is not None and (result.close or result.changed):
                 answered = await answer(click, delivery.id, notifier)
             needs_close = result.close or (result.changed and delivery is not None and not delivery.live)
@@ -122,23 +123,37 @@ def make_dingtalk_processor(
                 await notifier.store.request_close(delivery.id, "", now)
                 notifier.kick()
         finally:
-            if notifier is not None and delivery is not None:
-                notifier.release(delivery.id)
+            if not answered:
+                if chat.answers is not None:
+                    chat.answers.decline(click.dedupe_key)
+                if held and notifier is not None and delivery is not None:
+                    notifier.release(delivery.id)
         reply_text = NOT_YOUR_CARD if result.close and delivery is None else result.reply
         if reply_text:
             await send(click.user_id, reply_text)
 
     async def answer(click: CardClick, delivery_id: int, notifier: Notifier) -> bool:
-        """Give the waiting HTTP answer the clicked card's new state; True if it was taken (the
-        card is then closed: DingTalk applies the answer, no update call is needed)."""
+        """Offer the waiting HTTP answer the clicked card's new state. True if it was taken: the
+        route then confirms whether DingTalk got it in time (the card is closed) or not (the
+        notifier updates it), and releases the card for the notifier."""
         if chat.answers is None:
             return False
         delivery = await notifier.store.by_task_id(PLATFORM, click.out_track_id)
         card = await notifier.result_card(delivery) if delivery is not None else None
-        if card is None or not chat.answers.offer(click.dedupe_key, render_dingtalk_update(card).param_map):
+        if card is None:
             return False
-        await notifier.store.mark_closed(delivery_id, chat.clock.now())
-        return True
+
+        async def confirm(ok: bool) -> None:
+            try:
+                if ok:
+                    await notifier.store.mark_closed(delivery_id, chat.clock.now())
+                else:
+                    await notifier.store.request_close(delivery_id, "", chat.clock.now())
+                    notifier.kick()
+            finally:
+                notifier.release(delivery_id)
+
+        return chat.answers.offer(click.dedupe_key, render_dingtalk_update(card).param_map, confirm)
 
     async def on_inbound(item: DingTalkEvent | RobotMessage | CardClick) -> None:
         if isinstance(item, RobotMessage):

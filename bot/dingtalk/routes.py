@@ -52,6 +52,7 @@ EVENTS_PATH = "/dingtalk/events"
 ROBOT_PATH = "/dingtalk/robot"
 CARD_PATH = "/dingtalk/card"
 CLICK_BUDGET = 1.5  # seconds a click is processed before the answer (DingTalk waits 2 s)
+ANSWER_DEADLINE = 2.0  # DingTalk applies an answer's card data only if it came within 2 s
 CARD_WINDOW_MS = 60 * 60 * 1000  # the signature covers only its timestamp: an old pair is refused
 
 Inbound = DingTalkEvent | RobotMessage | CardClick
@@ -185,6 +186,8 @@ class DingTalkCallbacks:
         return web.json_response({})
 
     async def handle_card(self, request: web.Request) -> web.StreamResponse:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             verify_card_signature(request.headers, self.secrets.app_secret, self._now_ms(), CARD_WINDOW_MS)
             body = await self._body(request)
@@ -208,12 +211,20 @@ class DingTalkCallbacks:
         self.worker.spawn(
             self.worker.process(click.dedupe_key, click), f"dingtalk-click-{click.out_track_id}"
         )
-        params = await self.answers.wait(click.dedupe_key, future, CLICK_BUDGET)
-        if params is None:  # not done in time: it goes on, and the notifier updates the card
+        offer = await self.answers.wait(click.dedupe_key, future, CLICK_BUDGET - (loop.time() - started))
+        if offer is None:  # nothing to show, or not in time: the notifier updates the card
             return web.json_response({})
-        return web.json_response(
-            {"cardData": {"cardParamMap": params}, "cardUpdateOptions": {"updateCardDataByKey": False}}
+        response = web.json_response(
+            {"cardData": {"cardParamMap": offer.params}, "cardUpdateOptions": {"updateCardDataByKey": False}}
         )
+        ok = False
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+            ok = loop.time() - started < ANSWER_DEADLINE
+        finally:
+            await offer.confirm(ok)
+        return response
 
 
 DINGTALK_CALLBACKS = web.AppKey("dingtalk_callbacks", DingTalkCallbacks)

@@ -339,6 +339,8 @@ class Notifier:
             return 0
         org = await self._directory.org()
         for d in due:
+            if d.id in self._held:  # held since the list was read: a click is answering it
+                continue
             try:
                 await self._close(d, org)
             except Exception as exc:

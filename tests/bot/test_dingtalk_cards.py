@@ -362,3 +362,19 @@ async def test_the_same_robot_message_twice_is_answered_once(ding: Ding) -> None
         assert got.status == 200
     await ding.settle()
     assert len(ding.emulator.records.webhook_posts) == 1
+
+
+async def test_a_click_not_answered_in_time_gets_its_card_updated_by_the_notifier(
+    ding: Ding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.dingtalk.routes as routes
+
+    monkeypatch.setattr(routes, "CLICK_BUDGET", 0.0)  # as if the engine took longer than DingTalk waits
+    reply = await ding.say("liuyang", LEAVE)
+    ticket_id = int(reply.rsplit("/tickets/", 1)[1])
+    (track,) = ding.cards("wangqiang")
+    got = await ding.click("wangqiang", track, "同意")
+    assert got.json == {}  # no card data in the answer
+    assert (await _ticket(ding, ticket_id)).state_id == 104
+    (update,) = [u for u in ding.emulator.records.card_updates if u.out_track_id == track]
+    assert update.source == "api" and update.param_map["result_text"].startswith("已同意 · 王强")
