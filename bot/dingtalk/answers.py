@@ -50,7 +50,8 @@ class ClickAnswers:
     async def wait(self, key: str, future: asyncio.Future[Offer | None], budget: float) -> Offer | None:
         """The offer for `key` within `budget` seconds, else None (and none is taken later)."""
         try:
-            return await asyncio.wait_for(asyncio.shield(future), max(0.0, budget))
+            async with asyncio.timeout(max(0.0, budget)):
+                return await asyncio.shield(future)
         except TimeoutError:
             self._waiting.pop(key, None)
             if future.done() and not future.cancelled():

@@ -52,6 +52,7 @@ BATCH = 100
 RETRY_BASE = 5.0
 RETRY_MAX = 3600.0
 MAX_ROUNDS = 50
+STOP_TIMEOUT = 10.0
 
 
 def backoff(attempts: int, floor: float | None) -> float:
@@ -85,6 +86,7 @@ class Notifier:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._held: set[int] = set()
+        self._stopping = False
 
     # ---------------------------------------------------------------- loop
 
@@ -97,16 +99,25 @@ class Notifier:
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="notifier")
 
     async def stop(self) -> None:
+        """Stop the loop: flagged as well as cancelled (a cancellation that lands together with a
+        kick could otherwise be lost), and waited for at most STOP_TIMEOUT seconds."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
+        if not done:
+            log.warning("the notifier did not stop in time; left behind")
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+                async with asyncio.timeout(self._poll):
+                    await self._wake.wait()
+            if self._stopping:
+                return
             self._wake.clear()
             try:
                 await self.drain()

@@ -5,6 +5,7 @@ a platform refuses, and picks up what a previous process left behind."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -230,3 +231,12 @@ async def test_a_delivery_that_crashes_is_retried_and_does_not_block_the_others(
     world.clock.advance(minutes=1)
     await world.notifier.drain()
     assert len(world.sender.to("WangQiang")) == 2  # the crashed one, retried
+
+
+async def test_the_loop_stops_even_when_stopped_right_after_a_kick(world: World) -> None:
+    for _ in range(20):
+        notifier = world.fresh_notifier()
+        notifier.start()
+        notifier.kick()
+        async with asyncio.timeout(5):  # a guard against a hang, never a wait
+            await notifier.stop()
