@@ -286,7 +286,9 @@ def _wire_dingtalk(
     callbacks = add_dingtalk_routes(
         app,
         crypto=crypto,
-        secrets=DingTalkSecrets(settings.dingtalk_app_secret, settings.dingtalk_robot_code),
+        secrets=DingTalkSecrets(
+            settings.dingtalk_app_secret, settings.dingtalk_robot_code, settings.dingtalk_corp_id or None
+        ),
         inbox=SqlInbox(runtime.db),
         on_inbound=make_dingtalk_processor(chat),
         clock=SystemClock(),

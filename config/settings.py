@@ -95,6 +95,7 @@ class Settings:
     dingtalk_owner_key: str = ""  # "" becomes the app key
     dingtalk_card_template_id: str = ""
     dingtalk_card_callback_key: str = DINGTALK_CARD_CALLBACK_KEY
+    dingtalk_corp_id: str = ""
     dingtalk_agent_id: int | None = None
     dingtalk_api_base: str = DINGTALK_API_BASE
     dingtalk_oapi_base: str = DINGTALK_OAPI_BASE
@@ -236,6 +237,12 @@ def describe() -> tuple[SettingDoc, ...]:
         ),
         SettingDoc(
             f"{PREFIX}DINGTALK_CARD_TEMPLATE_ID", "(unset)", "cardTemplateId of the interactive card template"
+        ),
+        SettingDoc(
+            f"{PREFIX}DINGTALK_CORP_ID",
+            "(unset: not checked)",
+            "the org's CorpId; when set, robot messages (chatbotCorpId / senderCorpId), card clicks and "
+            "events naming another corp are refused",
         ),
         SettingDoc(
             f"{PREFIX}DINGTALK_CARD_CALLBACK_KEY",
@@ -443,6 +450,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     dingtalk_card_template_id = text("dingtalk_card_template_id", "")
     dingtalk_owner_key = text("dingtalk_owner_key", "") or dingtalk_app_key
     dingtalk_card_callback_key = text("dingtalk_card_callback_key", DINGTALK_CARD_CALLBACK_KEY)
+    dingtalk_corp_id = text("dingtalk_corp_id", "")
     dingtalk_agent_id = integer("dingtalk_agent_id", None, minimum=0, what=agent_id_what)
     dingtalk_org_sync_minutes = integer(
         "dingtalk_org_sync_minutes", 0, minimum=0, maximum=ORG_SYNC_MAX_MINUTES, what=sync_what
@@ -485,6 +493,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         dingtalk_card_template_id=dingtalk_card_template_id,
         dingtalk_owner_key=dingtalk_owner_key,
         dingtalk_card_callback_key=dingtalk_card_callback_key,
+        dingtalk_corp_id=dingtalk_corp_id,
         dingtalk_agent_id=dingtalk_agent_id,
         dingtalk_api_base=dingtalk_api_base,
         dingtalk_oapi_base=dingtalk_oapi_base,

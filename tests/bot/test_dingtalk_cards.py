@@ -378,3 +378,18 @@ async def test_a_click_not_answered_in_time_gets_its_card_updated_by_the_notifie
     assert (await _ticket(ding, ticket_id)).state_id == 104
     (update,) = [u for u in ding.emulator.records.card_updates if u.out_track_id == track]
     assert update.source == "api" and update.param_map["result_text"].startswith("已同意 · 王强")
+
+
+async def test_with_a_corp_id_configured_other_corps_are_refused(
+    aiohttp_server: Any, aiohttp_client: Any, database_url: str
+) -> None:
+    d = await make_ding(
+        aiohttp_server, aiohttp_client, database_url, TICKETBOT_DINGTALK_CORP_ID="another-corp"
+    )
+    body = d.emulator.robot_text_message("帮助", sender=STAFF["liuyang"])  # from the emulator's corp
+    got = await send_robot_message(
+        d.client.session, str(d.client.make_url("/dingtalk/robot")), body, app_secret=APP_SECRET
+    )
+    assert got.status == 403
+    ours = await make_ding(aiohttp_server, aiohttp_client, database_url, TICKETBOT_DINGTALK_CORP_ID=CORP)
+    assert "发起" in await ours.say("liuyang", "帮助")

@@ -606,3 +606,12 @@ def test_describe_documents_dingtalk() -> None:
     for name in names:
         assert name in help_text
         assert name in readme, name
+
+
+def test_dingtalk_corp_id_is_optional_and_kept() -> None:
+    from config.settings import load_settings
+
+    base = {"TICKETBOT_DINGTALK_APP_KEY": "k", "TICKETBOT_DINGTALK_APP_SECRET": "s"}
+    assert load_settings(env=base).dingtalk_corp_id == ""
+    got = load_settings(env={**base, "TICKETBOT_DINGTALK_CORP_ID": "ding123"})
+    assert got.dingtalk_corp_id == "ding123"
