@@ -9,7 +9,7 @@ DEMO_DB ?= sqlite+aiosqlite:///$(CURDIR)/var/demo.db
 .PHONY: help demo test lint check migrate clean
 
 help:
-	@echo "make demo     run ticketbot with the demo config on embedded SQLite (var/demo.db)"
+	@echo "make demo     ticketbot + the WeCom/DingTalk emulator and its web chat page, on embedded SQLite (var/demo.db)"
 	@echo "make test     run the whole test suite (SQLite and PostgreSQL at 127.0.0.1:5432)"
 	@echo "make lint     ruff, mypy --strict and the import-linter contracts"
 	@echo "make check    validate the config directory (TICKETBOT_CONFIG_DIR, default config/)"
@@ -23,10 +23,12 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	TICKETBOT_DATABASE_URL="$${TICKETBOT_DATABASE_URL:-$(DEMO_DB)}" $(BIN)/ticketbot serve
+	@mkdir -p var
+	TICKETBOT_DATABASE_URL="$${TICKETBOT_DATABASE_URL:-$(DEMO_DB)}" $(BIN)/ticketbot demo
 
 test: $(STAMP)
 	@bash scripts/ensure-postgres.sh
+	@bash scripts/ensure-chromium.sh
 	$(BIN)/pytest
 
 lint: $(STAMP)

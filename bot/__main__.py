@@ -31,6 +31,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (TICKETBOT_PORT, default 8080)")
     serve.add_argument("--config", type=Path, help="config directory (TICKETBOT_CONFIG_DIR)")
     serve.add_argument("--database-url", help="SQLAlchemy async URL (TICKETBOT_DATABASE_URL)")
+    demo = sub.add_parser(
+        "demo",
+        help="run ticketbot with the WeCom/DingTalk emulator and its web chat page (no account needed)",
+        description="Run ticketbot and the platform emulator in one process: the emulator (WeCom, "
+        "DingTalk and a web chat page) on --emulator-port, ticketbot on --port, the demo org and "
+        "workflows from the config directory, on embedded SQLite unless --database-url says otherwise. "
+        "Prints the URL of the chat page. Ctrl-C stops both.",
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="address both listen on (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8080, help="ticketbot's port (default 8080)")
+    demo.add_argument("--emulator-port", type=int, default=8081, help="the emulator's port (default 8081)")
+    demo.add_argument("--database-url", help="SQLAlchemy async URL (TICKETBOT_DATABASE_URL)")
     check = sub.add_parser(
         "check",
         help="validate a config directory and print a summary",
@@ -169,6 +181,25 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.demo import serve_demo
+
+    try:
+        asyncio.run(
+            serve_demo(
+                host=args.host,
+                port=args.port,
+                emulator_port=args.emulator_port,
+                database_url=args.database_url,
+            )
+        )
+    except KeyboardInterrupt:
+        print("ticketbot demo stopped", flush=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from bot.logs import setup_logging
 
@@ -183,7 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     setup_logging(settings_level)
     try:
-        return {"serve": _serve, "check": _check, "migrate": _migrate, "org": _org}[args.command](args)
+        return {"serve": _serve, "demo": _demo, "check": _check, "migrate": _migrate, "org": _org}[
+            args.command
+        ](args)
     except ConfigError as exc:
         print(f"ticketbot: configuration is not valid:\n{exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from bot.http import error_middleware
 from bot.notify.notifier import Notifier
 from bot.notify.ports import Delivery, OutboxEvent, Sender
 from bot.notify.urge import ChatUrger
+from bot.page.links import LinkSigner
 from bot.scheduler import Jobs
 from config.apps import ApiApp
 from config.errors import ConfigError
@@ -198,7 +200,6 @@ def _wire_wecom(
             service=runtime.service,
             notifier=notifier,
             clock=SystemClock(),
-            public_url=settings.public_url,
         )
         on_event = make_wecom_processor(chat)
     elif on_event is None:
@@ -237,7 +238,9 @@ def _dingtalk_client(
     )
 
 
-def _conversation(settings: Settings, runtime: Runtime, queries: TicketQueries, urger: Urger) -> Conversation:
+def _conversation(
+    settings: Settings, runtime: Runtime, queries: TicketQueries, urger: Urger, links: LinkSigner
+) -> Conversation:
     from bot.handlers.conversation import Conversation
     from store.drafts import SqlDraftStore
 
@@ -250,7 +253,52 @@ def _conversation(settings: Settings, runtime: Runtime, queries: TicketQueries, 
         drafts=SqlDraftStore(runtime.db),
         urger=urger,
         clock=SystemClock(),
+        link_for=links.link,
     )
+
+
+def _link_signer(settings: Settings) -> LinkSigner:
+    """The signer of ticket-page links (TICKETBOT_LINK_SECRET, else a random key for this process)."""
+    if settings.link_secret:
+        secret = settings.link_secret.encode("utf-8")
+    else:
+        secret = secrets.token_bytes(32)
+        log.warning(
+            "TICKETBOT_LINK_SECRET is not set: ticket page links are signed with a random key and stop "
+            "working when ticketbot restarts; set it to keep links valid across restarts"
+        )
+    return LinkSigner(secret, settings.public_url, timedelta(hours=settings.link_ttl_hours), SystemClock())
+
+
+def _wire_ticket_page(
+    app: web.Application,
+    settings: Settings,
+    runtime: Runtime,
+    queries: TicketQueries,
+    links: LinkSigner,
+    client: WeComClient | None,
+) -> None:
+    """The ticket page (/tickets/{id}); with WeCom on (and its API client), a person without a
+    valid link is identified through WeCom's OAuth."""
+    from bot.page.oauth import PageOAuth
+    from bot.page.routes import TicketPage, add_page_routes
+
+    oauth: PageOAuth | None = None
+    if settings.wecom_enabled and client is not None:
+        from bot.wecom.oauth import WeComOAuth
+
+        oauth = WeComOAuth(client, runtime.directory, oauth_base=settings.wecom_oauth_base)
+    page = TicketPage(
+        service=runtime.service,
+        queries=queries,
+        catalog=runtime.catalog,
+        directory=runtime.directory,
+        links=links,
+        frame_ancestors=settings.frame_ancestors,
+        oauth=oauth,
+    )
+    add_page_routes(app, page)
+    log.info("ticket page enabled", extra={"path": "/tickets/{id}", "oauth": "wecom" if oauth else "off"})
 
 
 def _wire_dingtalk(
@@ -275,7 +323,6 @@ def _wire_dingtalk(
         service=runtime.service,
         notifier=notifier,
         clock=SystemClock(),
-        public_url=settings.public_url,
         answers=ClickAnswers(),
     )
     crypto = None
@@ -355,6 +402,7 @@ async def create_app(
     client = _wecom_client(settings, cleanups)
     dingtalk = _dingtalk_client(settings, cleanups)
     clock = SystemClock()
+    links = _link_signer(settings)
     notifier = Notifier(
         SqlDeliveries(runtime.db, delivery_type=Delivery, event_type=OutboxEvent),
         queries,
@@ -363,6 +411,7 @@ async def create_app(
         {**_senders(settings, client, dingtalk), **(senders or {})},
         clock,
         settings.public_url,
+        link_for=links.link,
     )
     urger = ChatUrger(notifier, queries, runtime.catalog, runtime.directory, clock)
     runtime.changes.listeners.append(lambda _ticket_id: notifier.kick())
@@ -384,10 +433,11 @@ async def create_app(
     )
     app.add_subapp("/api/v1.0", build_loonflow(api))
     add_openapi_route(app)
+    _wire_ticket_page(app, settings, runtime, queries, links, client)
     jobs = Jobs()
     app[JOBS] = jobs
     app.cleanup_ctx.append(jobs.lifespan)  # stopped and drained before `close` disposes the database
-    conversation = _conversation(settings, runtime, queries, urger)
+    conversation = _conversation(settings, runtime, queries, urger, links)
     if settings.wecom_enabled:
         callbacks = _wire_wecom(
             app, settings, runtime, queries, client, notifier, conversation, on_wecom_event

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 PREFIX = "TICKETBOT_"
 WECOM_API_BASE = "https://qyapi.weixin.qq.com"
+WECOM_OAUTH_BASE = "https://open.weixin.qq.com"
 DINGTALK_API_BASE = "https://api.dingtalk.com"
 DINGTALK_OAPI_BASE = "https://oapi.dingtalk.com"
 ORG_SYNC_MAX_MINUTES = 7 * 24 * 60  # a week; a longer period is a typo, not a schedule

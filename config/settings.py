@@ -21,6 +21,13 @@
 - ``TICKETBOT_DINGTALK_ORG_SYNC_MINUTES``: as WeCom's, from DingTalk; needs the app key and secret
 - ``TICKETBOT_ORG_PERSON_KEY``: ``mobile`` (default) or ``email``, the key that merges one person's
   WeCom and DingTalk identities when both directories are imported
+- ``TICKETBOT_LINK_SECRET``: the key that signs ticket-page links (at least 16 characters); unset, a
+  random key is made at start (with a warning) and links stop working when ticketbot restarts
+- ``TICKETBOT_LINK_TTL_HOURS``: how long a ticket-page link works (1 to 720 hours; default 24)
+- ``TICKETBOT_WECOM_OAUTH_BASE``: where WeCom's OAuth page is (default https://open.weixin.qq.com),
+  used to identify a person who opens the ticket page without a valid link
+- ``TICKETBOT_FRAME_ANCESTORS``: space-separated origins allowed to show the ticket page in a frame
+  (besides ticketbot itself), e.g. the emulator's chat page ``http://127.0.0.1:8081``; default none
 
 `describe()` returns the same list as data (name, default, meaning) for the README and ``--help``.
 The default database is an absolute path computed from the working directory when the settings
@@ -43,6 +50,7 @@ from config.platform_settings import (
     DINGTALK_OAPI_BASE,
     ORG_SYNC_MAX_MINUTES,
     WECOM_API_BASE,
+    WECOM_OAUTH_BASE,
     check_dingtalk,
     check_wecom,
     http_url,
@@ -57,6 +65,11 @@ _URL_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 WECOM_REQUIRED = ("wecom_corp_id", "wecom_token", "wecom_aes_key")
 DINGTALK_CARD_CALLBACK_KEY = "ticketbot"
 ORG_PERSON_KEYS = ("mobile", "email")
+LINK_SECRET_MIN = 16
+LINK_TTL_MAX_HOURS = 720  # 30 days: a link is a credential, it should not live for ever
+_ORIGIN_RE = re.compile(
+    r"https?://(\*\.)?([A-Za-z0-9-]+\.)*[A-Za-z0-9-]+(:[0-9]{1,5})?\Z|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?\Z"
+)
 SECRET_FIELDS = frozenset(
     (
         "wecom_secret",
@@ -65,6 +78,7 @@ SECRET_FIELDS = frozenset(
         "dingtalk_app_secret",
         "dingtalk_token",
         "dingtalk_aes_key",
+        "link_secret",
     )
 )
 
@@ -101,6 +115,10 @@ class Settings:
     dingtalk_oapi_base: str = DINGTALK_OAPI_BASE
     dingtalk_org_sync_minutes: int = 0
     org_person_key: str = "mobile"
+    link_secret: str = ""  # "" : a random key per process (links die with it)
+    link_ttl_hours: int = 24
+    wecom_oauth_base: str = WECOM_OAUTH_BASE
+    frame_ancestors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.dingtalk_owner_key and self.dingtalk_app_key:
@@ -273,6 +291,29 @@ def describe() -> tuple[SettingDoc, ...]:
             "directories, to merge their two identities when both are imported",
         ),
         SettingDoc(
+            f"{PREFIX}LINK_SECRET",
+            "(unset: a random key per process)",
+            f"the key that signs ticket-page links (at least {LINK_SECRET_MIN} characters); unset, links stop "
+            "working when ticketbot restarts (a warning says so at start)",
+        ),
+        SettingDoc(
+            f"{PREFIX}LINK_TTL_HOURS",
+            "24",
+            f"how long a ticket-page link (in cards and chat replies) works, in hours (1 to {LINK_TTL_MAX_HOURS})",
+        ),
+        SettingDoc(
+            f"{PREFIX}WECOM_OAUTH_BASE",
+            WECOM_OAUTH_BASE,
+            "base URL of WeCom's OAuth page (connect/oauth2/authorize): with WeCom on (and its SECRET and "
+            "AGENT_ID), a person who opens the ticket page without a valid link is identified there",
+        ),
+        SettingDoc(
+            f"{PREFIX}FRAME_ANCESTORS",
+            "(none)",
+            "space-separated origins (e.g. http://127.0.0.1:8081) that may show the ticket page in a frame, "
+            "besides ticketbot itself",
+        ),
+        SettingDoc(
             f"{PREFIX}APP_<NAME>_TOKEN",
             "(the token in apps.yaml)",
             "overrides the token of API app <NAME> (upper-cased, non-alphanumerics as _)",
@@ -304,6 +345,29 @@ def redact_url(url: str) -> str:
 
 
 _NAMES = tuple(f.name for f in fields(Settings))
+
+
+def _origins(got: tuple[str, Any] | None, errors: list[str]) -> tuple[str, ...]:
+    """TICKETBOT_FRAME_ANCESTORS: space-separated http(s) origins (an override may be a list)."""
+    if got is None:
+        return ()
+    where, raw = got
+    if isinstance(raw, list | tuple):
+        raw = " ".join(str(x) for x in raw)
+    if not isinstance(raw, str):
+        errors.append(f"{where}: expected space-separated origins, got {type(raw).__name__}")
+        return ()
+    out: list[str] = []
+    for item in raw.split():
+        origin = item.rstrip("/")
+        if not _ORIGIN_RE.match(origin):
+            errors.append(
+                f"{where}: '{item[:80]}' is not an origin (expected e.g. http://127.0.0.1:8081 or "
+                "https://chat.example.com; separate several with spaces)"
+            )
+            continue
+        out.append(origin)
+    return tuple(dict.fromkeys(out))
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -474,9 +538,29 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             f"{PREFIX}ORG_PERSON_KEY: '{org_person_key}' is not a person key (one of {', '.join(ORG_PERSON_KEYS)})"
         )
 
+    link_secret = text("link_secret", "")
+    if link_secret and len(link_secret) < LINK_SECRET_MIN:
+        errors.append(
+            f"{PREFIX}LINK_SECRET: too short ({len(link_secret)} characters); use at least {LINK_SECRET_MIN} "
+            "random characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    link_ttl_hours = integer(
+        "link_ttl_hours",
+        24,
+        minimum=1,
+        maximum=LINK_TTL_MAX_HOURS,
+        what=f"a number of hours (1 to {LINK_TTL_MAX_HOURS}, i.e. at most 30 days)",
+    )
+    wecom_oauth_base = base_url("wecom_oauth_base", WECOM_OAUTH_BASE)
+    frame_ancestors = _origins(value("frame_ancestors"), errors)
+
     if errors:
         raise SettingsError(errors)
     return Settings(
+        link_secret=link_secret,
+        link_ttl_hours=link_ttl_hours or 24,
+        wecom_oauth_base=wecom_oauth_base,
+        frame_ancestors=frame_ancestors,
         wecom_corp_id=wecom_corp_id,
         wecom_agent_id=wecom_agent_id,
         wecom_secret=wecom_secret,

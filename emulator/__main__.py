@@ -12,6 +12,12 @@ DingTalk: point both the bot's DingTalk api_base and oapi_base at http://127.0.0
 app; `--dingtalk-org org.json` loads {"departments": [...], "users": [...], "groups": [...]} in
 DingTalk's field names (see emulator/dingtalk.py); `--public-url` is where the bot reaches the
 emulator (the base of session webhook URLs; default http://<host>:<port>).
+
+Web chat page: with `--bot-url http://127.0.0.1:8080` (where ticketbot listens) the emulator also
+serves its chat page at http://<host>:<port>/ : pick an employee of the directory and a platform,
+chat with the bot and click its cards (emulator/chat). WeCom messages go to <bot-url>/wecom/callback,
+encrypted with `--wecom-token` and `--wecom-aes-key` (the bot's TICKETBOT_WECOM_TOKEN and _AES_KEY);
+DingTalk messages to <bot-url>/dingtalk/robot, signed with `--app-secret`.
 """
 
 from __future__ import annotations
@@ -23,18 +29,10 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.chat import DingTalkBot, WeComBot
 from emulator.dingtalk import DingTalkEmulator
+from emulator.stack import build_stack
 from emulator.wecom import SystemClock, WeComEmulator
-
-
-def merged_app(*apps: web.Application) -> web.Application:
-    """One application serving the routes of several emulators (whose paths must not overlap)."""
-    root = web.Application()
-    for app in apps:
-        for route in app.router.routes():
-            info = route.resource.canonical if route.resource is not None else ""
-            root.router.add_route(route.method, info, route.handler)
-    return root
 
 
 def _load(path: Path | None) -> Any:
@@ -42,12 +40,12 @@ def _load(path: Path | None) -> Any:
 
 
 def build_app(args: argparse.Namespace) -> web.Application:
-    apps: list[web.Application] = []
+    wecom: WeComEmulator | None = None
+    dingtalk: DingTalkEmulator | None = None
     if args.platform in ("wecom", "both"):
         wecom = WeComEmulator(
             corp_id=args.corp_id, apps={args.agent_id: args.secret}, clock=SystemClock(), org=_load(args.org)
         )
-        apps.append(wecom.app())
     if args.platform in ("dingtalk", "both"):
         dingtalk = DingTalkEmulator(
             args.app_key,
@@ -59,8 +57,15 @@ def build_app(args: argparse.Namespace) -> web.Application:
             agent_id=args.dingtalk_agent_id,
             base_url=args.public_url or f"http://{args.host}:{args.port}",
         )
-        apps.append(dingtalk.app())
-    return apps[0] if len(apps) == 1 else merged_app(*apps)
+    bot = args.bot_url.rstrip("/") if args.bot_url else ""
+    return build_stack(
+        wecom=wecom,
+        dingtalk=dingtalk,
+        wecom_bot=WeComBot(f"{bot}/wecom/callback", args.wecom_token, args.wecom_aes_key)
+        if bot and wecom
+        else None,
+        dingtalk_bot=DingTalkBot(f"{bot}/dingtalk/robot") if bot and dingtalk else None,
+    ).app
 
 
 def parser() -> argparse.ArgumentParser:
@@ -81,11 +86,20 @@ def parser() -> argparse.ArgumentParser:
     ding.add_argument("--dingtalk-agent-id", type=int, default=3000001)
     ding.add_argument("--dingtalk-org", type=Path, help="JSON file with departments, users and groups")
     ding.add_argument("--public-url", help="where the bot reaches the emulator (session webhook URLs)")
+    chat = p.add_argument_group("web chat page (served at / when --bot-url is given)")
+    chat.add_argument("--bot-url", help="where ticketbot listens, e.g. http://127.0.0.1:8080")
+    chat.add_argument("--wecom-token", default="", help="the bot's WeCom callback token")
+    chat.add_argument("--wecom-aes-key", default="", help="the bot's WeCom EncodingAESKey (43 characters)")
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.bot_url and args.platform in ("wecom", "both") and not (args.wecom_token and args.wecom_aes_key):
+        p.error(
+            "--bot-url with WeCom needs --wecom-token and --wecom-aes-key (the bot's TICKETBOT_WECOM_TOKEN and _AES_KEY)"
+        )
     web.run_app(build_app(args), host=args.host, port=args.port)
 
 

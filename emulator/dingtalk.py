@@ -83,6 +83,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from emulator.chaos import Stalls
 from emulator.wecom_crypto import CryptoError, WeComCipher, signature, signature_ok
 
 __all__ = [
@@ -502,6 +503,7 @@ class DingTalkEmulator:
         self._notified: dict[tuple[str, str], datetime] = {}  # (userid, content digest) -> last delivery
         self._task_seq = 0
         self._chaos: list[_Chaos] = []
+        self.stalls = Stalls()  # chaos: calls that answer late, or only once released
         self._fail_ratio = 0.0
         self._fail_ratio_failure: int | str = 503
         self._fail_ratio_path: str | None = None
@@ -540,6 +542,10 @@ class DingTalkEmulator:
           old API a numeric str is that errcode, another str errcode 88 with it as sub_code.
         """
         self._chaos.append(_Chaos(n, failure, status, message, path))
+
+    def stall_next(self, n: int, *, path: str | None = None, seconds: float | None = None) -> None:
+        """The next `n` calls answer only after `seconds`, or once `stalls.release()` is called."""
+        self.stalls.stall_next(n, path=path, seconds=seconds)
 
     def fail_ratio(self, ratio: float, failure: int | str = 503, *, path: str | None = None) -> None:
         """From now on each call fails with `failure` (as in fail_next) with probability `ratio`."""
@@ -699,6 +705,7 @@ class DingTalkEmulator:
         path = request.path
         style = _style_of(path)
         self.records.calls.append(path)
+        await self.stalls.wait(path)
         try:
             self._chaos_check(path, style)
             result = await body(request)

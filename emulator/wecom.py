@@ -8,6 +8,14 @@ API (under /cgi-bin):
     POST message/send?access_token               text | template_card; 30/min/person silent drop
     POST message/update_template_card?access_token   60140 unknown / used / expired response_code
     GET  user/get?userid   user/list?department_id   department/list[?id]
+    GET  auth/getuserinfo?access_token&code      the member behind a web OAuth code: {"userid"};
+                                                 40029 unknown / used / expired code, 41008 none
+
+Web OAuth (网页授权登录, open.weixin.qq.com in WeCom; emulator/wecom_oauth.py):
+    GET  /connect/oauth2/authorize?appid&redirect_uri&response_type=code&scope&state[&agentid]
+         302 to redirect_uri?code&state for the member of the cookie emulator_wecom_user (the web
+         chat page sets it), or a page to pick a member; bad appid / response_type: a 400 page.
+         Codes work once, for 5 minutes, for that app. `WeComEmulator.oauth` holds them.
 
 Error codes the platform documents are used where it documents them (shared/docs/platforms.md).
 Where it does not, the emulator picks a code in the documented 42027..42051 template-card range:
@@ -45,6 +53,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from emulator.chaos import Stalls
 from emulator.wecom_crypto import WeComCipher, signature
 
 TOKEN_TTL = 7200
@@ -156,6 +165,15 @@ class _Chaos:
     errcode: int
     errmsg: str
     path: str | None
+    http_status: int | None = None
+
+
+class HttpFailure(Exception):
+    """Chaos: the call is answered with this HTTP status and a plain-text body, as a gateway does."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"{status} emulated gateway error")
+        self.status = status
 
 
 class ApiError(Exception):
@@ -239,10 +257,14 @@ class WeComEmulator:
         self._task_ids: dict[int, set[str]] = defaultdict(set)
         self._deliveries: dict[str, deque[datetime]] = defaultdict(deque)
         self._chaos: list[_Chaos] = []
+        self.stalls = Stalls()  # chaos: calls that answer late, or only once released
         self._fail_ratio = 0.0
         self._fail_ratio_errcode = -1
         self._fail_ratio_path: str | None = None
         self._msg_seq = 0
+        from emulator.wecom_oauth import WeComOAuth  # here: that module builds on this one
+
+        self.oauth = WeComOAuth(self)
 
     # ---- switches
 
@@ -261,6 +283,16 @@ class WeComEmulator:
     def fail_next(self, n: int, errcode: int, *, path: str | None = None, errmsg: str | None = None) -> None:
         """The next `n` API calls (to `path` only, if given, e.g. "/cgi-bin/message/send") answer `errcode`."""
         self._chaos.append(_Chaos(n, errcode, errmsg or _err(errcode).errmsg, path))
+
+    def fail_next_http(self, n: int, status: int = 503, *, path: str | None = None) -> None:
+        """The next `n` API calls (to `path` only, if given) answer HTTP `status` (500..599) with no JSON."""
+        if not 500 <= status <= 599:
+            raise ValueError("status must be within 500..599")
+        self._chaos.append(_Chaos(n, status, f"{status} emulated gateway error", path, http_status=status))
+
+    def stall_next(self, n: int, *, path: str | None = None, seconds: float | None = None) -> None:
+        """The next `n` API calls answer only after `seconds`, or once `stalls.release()` is called."""
+        self.stalls.stall_next(n, path=path, seconds=seconds)
 
     def fail_ratio(self, ratio: float, errcode: int = -1, *, path: str | None = None) -> None:
         """From now on each API call fails with `errcode` with probability `ratio` (seeded random)."""
@@ -296,6 +328,7 @@ class WeComEmulator:
             web.get("/cgi-bin/user/list", self._user_list),
             web.get("/cgi-bin/department/list", self._department_list),
         ]
+        routes += self.oauth.routes()
         app.add_routes(routes)
         return app
 
@@ -304,6 +337,7 @@ class WeComEmulator:
     ) -> web.Response:
         path = request.path
         self.records.calls.append(path)
+        await self.stalls.wait(path)
         try:
             self._chaos_check(path)
             if self.trusted_ips is not None and request.remote not in self.trusted_ips:
@@ -312,6 +346,9 @@ class WeComEmulator:
         except ApiError as exc:
             self._record(self.records.failures, Failure(path, exc.errcode, self.clock.now()))
             return web.json_response({"errcode": exc.errcode, "errmsg": exc.errmsg})
+        except HttpFailure as exc:
+            self._record(self.records.failures, Failure(path, exc.status, self.clock.now()))
+            return web.Response(status=exc.status, text=str(exc))
         return web.json_response({"errcode": 0, "errmsg": "ok", **result})
 
     def _chaos_check(self, path: str) -> None:
@@ -319,6 +356,8 @@ class WeComEmulator:
             if chaos.remaining > 0 and (chaos.path is None or chaos.path == path):
                 chaos.remaining -= 1
                 self._chaos = [c for c in self._chaos if c.remaining > 0]
+                if chaos.http_status is not None:
+                    raise HttpFailure(chaos.http_status)
                 raise ApiError(chaos.errcode, chaos.errmsg)
         applies = self._fail_ratio and (self._fail_ratio_path is None or self._fail_ratio_path == path)
         if applies and self._rng.random() < self._fail_ratio:

@@ -54,7 +54,6 @@ class DingTalkChat:
     service: TicketService
     notifier: Notifier | None
     clock: Clock
-    public_url: str
     answers: ClickAnswers | None = None
 
 
@@ -115,7 +114,7 @@ def make_dingtalk_processor(
             notifier.hold(delivery.id)  # the answer to this click may carry the card's new state
         answered = False
         try:
-            result = await handle_click(chat.service, user.username, click.action_key, chat.public_url)
+            result = await handle_click(chat.service, user.username, click.action_key, chat.conversation.link)
             if notifier is not None and delivery is not None and (result.close or result.changed):
                 answered = await answer(click, delivery.id, notifier)
             needs_close = result.close or (result.changed and delivery is not None and not delivery.live)

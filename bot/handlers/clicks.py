@@ -14,6 +14,7 @@ What the caller does with a `ClickResult`:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.cards.model import decode_action
@@ -69,7 +70,11 @@ def command_for(username: str, key: str) -> tuple[int, core.Command] | None:
     return None  # other actions need input and are never put on a card
 
 
-async def handle_click(service: TicketService, username: str, key: str, link_base: str) -> ClickResult:
+async def handle_click(
+    service: TicketService, username: str, key: str, link_for: Callable[[int, str], str]
+) -> ClickResult:
+    """Run the button `key` as `username`; `link_for(ticket_id, username)` gives the ticket page's
+    link (signed for them) for a refusal they can finish on the page."""
     found = command_for(username, key)
     if found is None:
         log.info("card click with a key that is not ours", extra={"username": username, "key": key[:80]})
@@ -91,7 +96,7 @@ async def handle_click(service: TicketService, username: str, key: str, link_bas
     )
     if result.reason in _OUT_OF_DATE:
         return ClickResult(ticket_id, close=True)
-    link = f"{link_base.rstrip('/')}/tickets/{ticket_id}"
+    link = link_for(ticket_id, username)
     return ClickResult(
         ticket_id,
         reply=f"未执行：{result.message}\n请在工单页面处理 / Please finish it on the ticket page: {link}",

@@ -20,6 +20,7 @@ With an `Urger`, 催办 / urge sends the urge and answers from its outcome.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from bot.clock import SystemClock
 from bot.handlers import commands as cmds
@@ -53,7 +54,10 @@ class Conversation:
         drafts: DraftStore | None = None,
         urger: Urger | None = None,
         clock: Clock | None = None,
+        link_for: Callable[[int, str], str] | None = None,
     ) -> None:
+        """`link_for(ticket_id, username)`: the ticket page's link for that person (a signed one,
+        bot.page.links); by default the plain `{public_url}/tickets/{id}`."""
         self._service = service
         self._queries = queries
         self._catalog = catalog
@@ -62,6 +66,13 @@ class Conversation:
         self._clock = clock or SystemClock()
         self._dialogue = Dialogue(drafts, self._clock) if drafts is not None else None
         self._urger = urger
+        self._link_for = link_for
+
+    def link(self, ticket_id: int, username: str) -> str:
+        """The ticket page's link for `username` (signed for them when links are signed)."""
+        if self._link_for is not None:
+            return self._link_for(ticket_id, username)
+        return f"{self._public_url}/tickets/{ticket_id}"
 
     async def reply_to(self, username: str, text: str, platform: str = "chat") -> str:
         """The reply to one chat message from `username` (a directory username) on `platform`
@@ -288,7 +299,7 @@ class Conversation:
             ]
             if ticket.cc:
                 lines.append(tr(lang, "抄送：", "CC: ") + people_list(sorted(ticket.cc), org))
-            lines.append(f"{self._public_url}/tickets/{ticket.id}")
+            lines.append(self.link(ticket.id, ticket.creator))
             return "\n".join(lines)
         return self._outcome(result, lang, "", org)
 
@@ -384,7 +395,7 @@ class Conversation:
         verbs = action_words(actions, ticket, lang)
         if verbs:
             lines.append(tr(lang, "你可以：", "You can: ") + tr(lang, "；", "; ").join(verbs))
-        lines.append(f"{self._public_url}/tickets/{ticket.id}")
+        lines.append(self.link(ticket.id, user))
         return "\n".join(lines)
 
     async def _decide(

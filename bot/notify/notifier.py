@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -73,7 +73,10 @@ class Notifier:
         public_url: str,
         *,
         poll_seconds: float = 2.0,
+        link_for: Callable[[int, str], str] | None = None,
     ) -> None:
+        """`link_for(ticket_id, username)` is the ticket page's link for that person (a signed one,
+        bot.page.links); by default the plain `{public_url}/tickets/{id}`."""
         self.store = store
         self._queries = queries
         self._catalog = catalog
@@ -82,6 +85,7 @@ class Notifier:
         self._clock = clock
         self._public_url = public_url.rstrip("/")
         self._poll = poll_seconds
+        self._link_for = link_for
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -145,7 +149,10 @@ class Notifier:
             ticket.workflow_id
         )
 
-    def _link(self, ticket_id: int) -> str:
+    def _link(self, ticket_id: int, recipient: str) -> str:
+        """The ticket page's link in a card, for the card's recipient."""
+        if self._link_for is not None:
+            return self._link_for(ticket_id, recipient)
         return f"{self._public_url}/tickets/{ticket_id}"
 
     # ---------------------------------------------------------------- 1. plan
@@ -222,7 +229,7 @@ class Notifier:
     def _card(self, d: Delivery, ticket: Ticket, wf: Workflow, org: Org) -> tuple[Card | None, str]:
         """The card for a planned delivery and its button signature; (None, why) if it is moot."""
         now = self._clock.now()
-        link = self._link(ticket.id)
+        link = self._link(ticket.id, d.recipient)
         if d.kind in BUTTON_KINDS:
             if ticket.is_ended or ticket.is_deleted or ticket.state_id != d.state_id:
                 return None, "the ticket moved on before the card was sent"
@@ -340,7 +347,7 @@ class Notifier:
         logs = await self._queries.flow_logs(ticket.id, desc=True)
         now = self._clock.now()
         card = result_card(
-            ticket, wf, org, logs[0] if logs else None, link_url=self._link(ticket.id), now=now
+            ticket, wf, org, logs[0] if logs else None, link_url=self._link(ticket.id, d.recipient), now=now
         )
         return replace(card, result_text=d.close_note) if d.close_note else card
 

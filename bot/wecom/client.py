@@ -415,6 +415,14 @@ class WeComClient:
         body = await self._call("GET", "/cgi-bin/user/get", {"userid": userid})
         return {k: v for k, v in body.items() if k not in ("errcode", "errmsg")}
 
+    async def user_id_by_code(self, code: str) -> str:
+        """The member's userid behind an OAuth `code` (GET /cgi-bin/auth/getuserinfo; each code works
+        once, for 5 minutes); "" when the code belongs to someone who is not a member of the corp.
+        An invalid or used code raises WeComError with errcode 40029."""
+        body = await self._call("GET", "/cgi-bin/auth/getuserinfo", {"code": code})
+        userid = body.get("userid") or body.get("UserId")
+        return userid if isinstance(userid, str) else ""
+
     async def list_users(self, department_id: int, *, fetch_child: bool = False) -> list[dict[str, Any]]:
         params = {"department_id": str(department_id), "fetch_child": "1" if fetch_child else "0"}
         body = await self._call("GET", "/cgi-bin/user/list", params)

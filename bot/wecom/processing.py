@@ -50,7 +50,6 @@ class WeComChat:
     service: TicketService
     notifier: Notifier | None
     clock: Clock
-    public_url: str
 
 
 def make_wecom_processor(chat: WeComChat) -> Callable[[InboundEvent], Awaitable[None]]:
@@ -105,7 +104,7 @@ def make_wecom_processor(chat: WeComChat) -> Callable[[InboundEvent], Awaitable[
         user = await known_user(event)
         if user is None:
             return
-        result = await handle_click(chat.service, user.username, event.event_key, chat.public_url)
+        result = await handle_click(chat.service, user.username, event.event_key, chat.conversation.link)
         reply_text = result.reply
         if result.close and delivery is None:
             reply_text = NOT_YOUR_CARD

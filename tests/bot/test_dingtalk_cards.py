@@ -157,11 +157,13 @@ async def test_the_card_callback_is_registered_at_start(ding: Ding) -> None:
 async def test_chat_creates_a_ticket_and_the_handler_gets_an_interactive_card(ding: Ding) -> None:
     reply = await ding.say("liuyang", LEAVE)
     assert reply.startswith("已发起工单"), reply
-    ticket_id = int(reply.rsplit("/tickets/", 1)[1])
+    ticket_id = int(reply.rsplit("/tickets/", 1)[1].split("?")[0])
     (track,) = ding.cards("wangqiang")
     card = ding.emulator.records.card(track)
     assert card.template_id == TEMPLATE and card.callback_route_key == "ticketbot"
-    assert card.param_map["link_url"] == str(ding.client.make_url(f"/tickets/{ticket_id}"))
+    assert card.param_map["link_url"].startswith(
+        f"{ding.client.make_url(f'/tickets/{ticket_id}')}?u=wangqiang&"
+    )
     params = ding.params(track)
     assert params["status"] == "pending" and _buttons(params) == ["同意", "驳回"]
     rows = {r["key"]: r["value"] for r in json.loads(params["rows"])}
@@ -170,7 +172,7 @@ async def test_chat_creates_a_ticket_and_the_handler_gets_an_interactive_card(di
 
 async def test_a_click_moves_the_ticket_and_every_card_is_updated_in_place(ding: Ding) -> None:
     reply = await ding.say("liuyang", LEAVE)
-    ticket_id = int(reply.rsplit("/tickets/", 1)[1])
+    ticket_id = int(reply.rsplit("/tickets/", 1)[1].split("?")[0])
     (track,) = ding.cards("wangqiang")
     got = await ding.click("wangqiang", track, "同意")
     ticket = await _ticket(ding, ticket_id)
@@ -193,7 +195,7 @@ async def test_a_click_moves_the_ticket_and_every_card_is_updated_in_place(ding:
 
 async def test_a_stale_click_changes_nothing(ding: Ding) -> None:
     reply = await ding.say("liuyang", LEAVE)
-    ticket_id = int(reply.rsplit("/tickets/", 1)[1])
+    ticket_id = int(reply.rsplit("/tickets/", 1)[1].split("?")[0])
     (track,) = ding.cards("wangqiang")
     before_params = ding.params(track)
     await ding.click("wangqiang", track, "同意")
@@ -245,13 +247,15 @@ async def test_a_card_that_cannot_be_delivered_falls_back_to_a_work_notification
     d = await make_ding(aiohttp_server, aiohttp_client, database_url, TICKETBOT_DINGTALK_AGENT_ID="3000001")
     d.emulator.robot_unreachable.add(STAFF["wangqiang"])  # the robot cannot reach him
     reply = await d.say("liuyang", LEAVE)
-    ticket_id = int(reply.rsplit("/tickets/", 1)[1])
+    ticket_id = int(reply.rsplit("/tickets/", 1)[1].split("?")[0])
     assert [r.success for t in d.cards("wangqiang") for r in d.emulator.records.card(t).deliver_results] == [
         False
     ]
     (notice,) = [n for n in d.emulator.records.work_notices if STAFF["wangqiang"] in n.user_ids]
     assert notice.msg["oa"]["status_bar"]["status_value"] == "待处理"
-    assert notice.msg["oa"]["message_url"] == str(d.client.make_url(f"/tickets/{ticket_id}"))
+    assert notice.msg["oa"]["message_url"].startswith(
+        f"{d.client.make_url(f'/tickets/{ticket_id}')}?u=wangqiang&"
+    )
     # a decision elsewhere (here: by chat) changes the notification's status bar
     assert (await d.say("wangqiang", f"同意 {ticket_id}")).startswith("已同意工单")
     (bar,) = d.emulator.records.status_bar_updates
@@ -293,7 +297,7 @@ async def test_the_event_subscription_checks_url_and_stores_each_event_once(
 
 async def test_accept_first_cc_and_the_end_of_a_ticket_on_dingtalk(ding: Ding) -> None:
     reply = await ding.say("liuyang", LEAVE)
-    ticket_id = int(reply.rsplit("/tickets/", 1)[1])
+    ticket_id = int(reply.rsplit("/tickets/", 1)[1].split("?")[0])
     await ding.click("wangqiang", ding.cards("wangqiang")[0], "同意")
     (yang,) = ding.cards("yangfan")
     (chen,) = ding.cards("chenjing")
@@ -329,7 +333,7 @@ async def test_step_by_step_create_and_urge_on_dingtalk(ding: Ding) -> None:
     while "已发起工单" not in replies[-1]:
         assert len(replies) < 10, replies
         replies.append(await ding.say("liuyang", next(answers)))
-    ticket_id = int(replies[-1].rsplit("/tickets/", 1)[1])
+    ticket_id = int(replies[-1].rsplit("/tickets/", 1)[1].split("?")[0])
     assert len(ding.cards("wangqiang")) == 1
     urged = await ding.say("liuyang", f"催办 {ticket_id}")
     assert "已催办" in urged and "王强" in urged, urged
@@ -371,7 +375,7 @@ async def test_a_click_not_answered_in_time_gets_its_card_updated_by_the_notifie
 
     monkeypatch.setattr(routes, "CLICK_BUDGET", 0.0)  # as if the engine took longer than DingTalk waits
     reply = await ding.say("liuyang", LEAVE)
-    ticket_id = int(reply.rsplit("/tickets/", 1)[1])
+    ticket_id = int(reply.rsplit("/tickets/", 1)[1].split("?")[0])
     (track,) = ding.cards("wangqiang")
     got = await ding.click("wangqiang", track, "同意")
     assert got.json == {}  # no card data in the answer

@@ -169,7 +169,7 @@ async def test_create_by_chat_then_approve_by_chat(chat: Chat) -> None:
         "LiuYang", "发起 请假申请 start_date=2024-05-06 end_date=2024-05-07 days=2 reason=家里有事"
     )
     assert reply.startswith("已发起工单"), reply
-    ticket_id = int(reply.rsplit("/tickets/", 1)[1])
+    ticket_id = int(reply.rsplit("/tickets/", 1)[1].split("?")[0])
     queries = SqlTicketQueries(chat.app[RUNTIME].db)
     ticket = await queries.get_ticket(ticket_id)
     assert ticket is not None and ticket.creator == "liuyang" and ticket.handlers == ("wangqiang",)
@@ -225,7 +225,6 @@ def _processor(conv: FakeConversation, client: FakeClient, *users: User) -> Any:
         service=cast(Any, None),  # text messages never reach the engine directly
         notifier=None,
         clock=SystemClock(),
-        public_url="https://bot.example.com",
     )
     return make_wecom_processor(chat)
 
