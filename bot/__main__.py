@@ -183,10 +183,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     import asyncio
+    import contextlib
 
     from bot.demo import serve_demo
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             serve_demo(
                 host=args.host,
@@ -195,8 +196,7 @@ def _demo(args: argparse.Namespace) -> int:
                 database_url=args.database_url,
             )
         )
-    except KeyboardInterrupt:
-        print("ticketbot demo stopped", flush=True)
+    print("ticketbot demo stopped", flush=True)
     return 0
 
 

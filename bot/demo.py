@@ -12,8 +12,10 @@ only module of the product that imports the emulator (an import-linter contract 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -103,7 +105,7 @@ def demo_env(base: Mapping[str, str], *, ticketbot_url: str, emulator_url: str) 
     env.update(
         {
             "TICKETBOT_PUBLIC_URL": ticketbot_url,
-            "TICKETBOT_FRAME_ANCESTORS": emulator_url,
+            "TICKETBOT_FRAME_ANCESTORS": " ".join(_origins(emulator_url)),
             "TICKETBOT_WECOM_CORP_ID": WECOM_CORP_ID,
             "TICKETBOT_WECOM_AGENT_ID": str(WECOM_AGENT_ID),
             "TICKETBOT_WECOM_SECRET": WECOM_SECRET,
@@ -121,6 +123,14 @@ def demo_env(base: Mapping[str, str], *, ticketbot_url: str, emulator_url: str) 
         }
     )
     return env
+
+
+def _origins(url: str) -> list[str]:
+    """`url`, and its localhost twin when it is on 127.0.0.1 (people type either)."""
+    out = [url]
+    if "//127.0.0.1:" in url:
+        out.append(url.replace("//127.0.0.1:", "//localhost:", 1))
+    return out
 
 
 @dataclass(slots=True)
@@ -204,9 +214,13 @@ def banner(demo: Demo) -> str:
 
 
 async def serve_demo(*, host: str, port: int, emulator_port: int, database_url: str | None) -> None:
-    """Run the demo until cancelled (Ctrl-C)."""
+    """Run the demo until Ctrl-C (the task is cancelled) or SIGTERM; both stop it cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):  # no signal handlers on some platforms
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
     async with running_demo(
         host=host, port=port, emulator_port=emulator_port, database_url=database_url
     ) as demo:
         print(banner(demo), flush=True)
-        await asyncio.Event().wait()
+        await stop.wait()

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from emulator.chaos import Redelivery
@@ -113,8 +114,8 @@ class Control:
 
     async def _chaos(self, request: web.Request) -> web.Response:
         try:
-            data = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            data = json.loads(await request.text())
+        except (ValueError, RecursionError, LookupError, web.HTTPException, aiohttp.ClientPayloadError):
             return web.json_response({"error": "the body must be a JSON object"}, status=400)
         if not isinstance(data, dict):
             return web.json_response({"error": "the body must be a JSON object"}, status=400)
@@ -136,8 +137,10 @@ class Control:
             elif switch == "duplicate_ratio":
                 redelivery.duplicate_ratio(_ratio(data))
             else:
-                k = data.get("k")
-                return {"replayed": await redelivery.replay(None if k is None else _int(data, "k"))}
+                k = None if data.get("k") is None else _int(data, "k")
+                if k is not None and k < 0:
+                    raise BadSwitch("'k' must not be negative")
+                return {"replayed": await redelivery.replay(k)}
             return {}
         emulator = self._platform(platform)
         if switch == "fail_next":

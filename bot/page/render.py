@@ -286,8 +286,8 @@ def page(view: PageView) -> str:
             + f'<div class="muted">{e(log.at)}</div></li>'
             for log in view.logs
         )
-        parts.append(f"<section><h2>处理记录（时间为 UTC）</h2><ol>{items}</ol></section>")
-    until = f" · 链接有效至 {e(view.expires)} UTC" if view.expires else ""
+        parts.append(f"<section><h2>处理记录（北京时间）</h2><ol>{items}</ol></section>")
+    until = f" · 链接有效至 {e(view.expires)}" if view.expires else ""
     parts.append(f"<footer>当前查看人：{e(view.viewer)}{until}</footer>")
     return _document(f"{view.sn} {view.title}", "".join(parts))
 

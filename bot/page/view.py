@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.cards.build import CHINA_TZ
 from bot.page.diagram import flow_svg
 from bot.page.render import Actions, Button, FieldRow, Input, LogRow, PageView
 from core.access import Action, ActionKind, allowed_actions
@@ -64,11 +65,12 @@ _INPUT_KINDS = {
 
 
 def fmt_time(value: datetime | None) -> str:
+    """China time (UTC+8), as the cards show it; a naive time is UTC, as the store keeps it."""
     if value is None:
         return ""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def person(org: Org, username: str) -> str:
@@ -113,8 +115,8 @@ def field_rows(ticket: Ticket, wf: Workflow, org: Org) -> tuple[FieldRow, ...]:
         rows.append(FieldRow("当前处理人", people(org, ticket.handlers) or EMPTY))
     rows += [
         FieldRow("创建人", person(org, ticket.creator)),
-        FieldRow("创建时间", fmt_time(ticket.created_at) + " UTC"),
-        FieldRow("更新时间", fmt_time(ticket.updated_at) + " UTC"),
+        FieldRow("创建时间", fmt_time(ticket.created_at)),
+        FieldRow("更新时间", fmt_time(ticket.updated_at)),
     ]
     for fdef in sorted(wf.fields, key=lambda f: f.order_id):
         rows.append(FieldRow(fdef.name, display(ticket.fields.get(fdef.key), fdef, org)))

@@ -428,3 +428,11 @@ async def test_the_link_secret_is_never_logged(
         await client.get(app[PAGE].links.link(done.ticket.id, "wangqiang").removeprefix(PUBLIC))
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert LINK_SECRET not in logged and "TICKETBOT_LINK_SECRET is not set" not in logged
+
+
+def test_times_are_shown_in_china_time_as_on_the_cards() -> None:
+    from bot.page.view import fmt_time
+
+    assert fmt_time(datetime(2026, 11, 22, 1, 5)) == "2026-11-22 09:05"  # the store's naive UTC
+    assert fmt_time(datetime(2026, 11, 21, 20, 0, tzinfo=UTC)) == "2026-11-22 04:00"
+    assert fmt_time(None) == ""

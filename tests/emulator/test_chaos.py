@@ -159,6 +159,7 @@ async def test_the_control_surface_flips_switches_and_shows_records(aiohttp_clie
         ({"platform": "dingtalk", "switch": "duplicate_next", "n": 1}, "no callback delivery"),
         ({"platform": "wecom", "switch": "stall_next", "n": 0}, "at least 1"),
         ([1, 2], "JSON object"),
+        ({"platform": "wecom", "switch": "replay", "k": -1}, "must not be negative"),
     ],
 )
 async def test_bad_switches_are_400_and_change_nothing(aiohttp_client: Any, body: Any, message: str) -> None:
@@ -168,6 +169,24 @@ async def test_bad_switches_are_400_and_change_nothing(aiohttp_client: Any, body
     assert message in (await resp.json())["error"]
     assert wecom._chaos == [] and wecom.stalls.waiting == 0
     assert await _token(client) == 200
+
+
+@pytest.mark.parametrize(
+    ("raw", "headers"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, {}),
+        (b'{"platform": "wecom"}', {"Content-Type": "application/json; charset=no-such-charset"}),
+        (b"\xff\xfe{", {}),
+    ],
+    ids=["too-deep", "unknown-charset", "not-utf8"],
+)
+async def test_unreadable_chaos_bodies_are_400(
+    aiohttp_client: Any, raw: bytes, headers: dict[str, str]
+) -> None:
+    client, wecom, _ = await _client(aiohttp_client, {"wecom": Redelivery()})
+    resp = await client.post("/_emulator/chaos", data=raw, headers=headers)
+    assert resp.status == 400 and "JSON object" in (await resp.json())["error"]
+    assert wecom._chaos == []
 
 
 async def test_records_of_an_unknown_platform_or_kind_are_400(aiohttp_client: Any) -> None:
