@@ -327,6 +327,9 @@ class DeliveryRow(StoreModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    # several workers: the one sending it and until when its claim holds (FOR UPDATE SKIP LOCKED)
+    claimed_by: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ChatDraftRow(StoreModel, table=True):
@@ -364,3 +367,72 @@ class ApiNonceRow(StoreModel, table=True):
 
 
 api_nonce = table_of(ApiNonceRow)
+
+
+# --------------------------------------------------------------------------------------------- due work, hooks
+
+
+class DueWorkRow(StoreModel, table=True):
+    """Something the system must do at a time, for a ticket still where it was when planned:
+    fire a timer transition (`kind` timer, with `transition_id`), remind / urge the handlers, or
+    escalate to their department leader (`step` counts repeats). Written in the same transaction as
+    the ticket change that armed it; claimed by one worker at a time."""
+
+    __tablename__ = "due_work"
+    __table_args__ = (
+        Index("ix_due_work_status_due_at", "status", "due_at"),
+        Index("ix_due_work_ticket_id", "ticket_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=IdType)
+    ticket_id: int = Field(sa_type=IdType)
+    state_id: int
+    state_entered_at: datetime = Field(sa_type=UTCDateTime)
+    kind: str  # timer | remind | urge | escalate
+    transition_id: int = 0
+    step: int = 0
+    dedupe_key: str = Field(unique=True)
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = "pending"  # pending | done | skipped | dead
+    attempts: int = 0
+    last_error: str = Field(default="", sa_type=Text)
+    claimed_by: str = ""
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class HookCallRow(StoreModel, table=True):
+    """One hook of a state (participant type hook): the signed POST, its retries and, for
+    `wait` hooks, the callback that must name this `call_id` to be accepted."""
+
+    __tablename__ = "hook_call"
+    __table_args__ = (
+        Index("ix_hook_call_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_hook_call_ticket_id", "ticket_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=IdType)
+    ticket_id: int = Field(sa_type=IdType)
+    state_id: int
+    ticket_version: int  # the version that entered the state and asked for the hook
+    call_id: str = Field(unique=True)
+    url: str = Field(sa_type=Text)
+    wait: bool = False
+    dedupe_key: str = Field(unique=True)
+    status: str = "pending"  # pending | waiting | done | failed | dead
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    last_error: str = Field(default="", sa_type=Text)
+    response_status: int | None = None
+    claimed_by: str = ""
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    called_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+due_work = table_of(DueWorkRow)
+hook_call = table_of(HookCallRow)
