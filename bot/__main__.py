@@ -31,6 +31,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (TICKETBOT_PORT, default 8080)")
     serve.add_argument("--config", type=Path, help="config directory (TICKETBOT_CONFIG_DIR)")
     serve.add_argument("--database-url", help="SQLAlchemy async URL (TICKETBOT_DATABASE_URL)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N worker processes on the port (PostgreSQL only; SQLite is single-process)",
+    )
+    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set by --workers for each worker
     demo = sub.add_parser(
         "demo",
         help="run ticketbot with the WeCom/DingTalk emulator and its web chat page (no account needed)",
@@ -166,9 +174,17 @@ def _serve(args: argparse.Namespace) -> int:
     from bot.app import create_app
 
     settings = _settings(args)
+    if args.worker_index is None and args.workers != 1:
+        from bot.workers import WorkersRefused, serve_workers
+
+        try:
+            return serve_workers(settings, args.workers, args.argv)
+        except WorkersRefused as exc:
+            print(f"ticketbot: {exc}", file=sys.stderr)
+            return 2
 
     async def make() -> web.Application:
-        return await create_app(settings)
+        return await create_app(settings, worker_index=args.worker_index)
 
     def announce(_: str) -> None:
         print(
@@ -177,7 +193,15 @@ def _serve(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    web.run_app(make(), host=settings.host, port=settings.port, print=announce, access_log=None)
+    worker = args.worker_index is not None
+    web.run_app(
+        make(),
+        host=settings.host,
+        port=settings.port,
+        print=None if worker else announce,
+        access_log=None,
+        reuse_port=worker or None,
+    )
     return 0
 
 
@@ -204,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.logs import setup_logging
 
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command is None:
         _parser().print_help()
         return 2

@@ -110,14 +110,19 @@ async def _pinned_versions(db: Database, config: LoadedConfig) -> list[Workflow]
     return older
 
 
-async def build_runtime(settings: Settings) -> Runtime:
-    """Load and validate the config, migrate the database, publish the directory and workflows."""
+async def build_runtime(settings: Settings, *, prepare: bool = True) -> Runtime:
+    """Load and validate the config, migrate the database, publish the directory and workflows.
+    A worker of `serve --workers N` passes `prepare=False`: its parent did that once for all."""
     config = load_config(settings.config_dir)
-    await upgrade_async(settings.database_url)
+    if prepare:
+        await upgrade_async(settings.database_url)
     db = Database(settings.database_url)
-    await replace_org(db, config.org, "config")
-    sources = _workflow_sources(settings.config_dir)
-    await record_versions(db, [(wf.id, wf.version, sources.get(wf.version, "")) for wf in config.workflows])
+    if prepare:
+        await replace_org(db, config.org, "config")
+        sources = _workflow_sources(settings.config_dir)
+        await record_versions(
+            db, [(wf.id, wf.version, sources.get(wf.version, "")) for wf in config.workflows]
+        )
     catalog = Catalog(config.workflows, await _pinned_versions(db, config))
     directory = SqlDirectory(db)
     changes = Changes()
@@ -392,11 +397,15 @@ async def create_app(
     *,
     on_wecom_event: Callable[[InboundEvent], Awaitable[None]] | None = None,
     senders: Mapping[str, Sender] | None = None,
+    worker_index: int | None = None,
 ) -> web.Application:
     """The whole service. `on_wecom_event` processes inbound WeCom messages and events (default:
     they are logged); it is used only when the settings enable WeCom. `senders` add (or replace)
-    chat platforms the notifier delivers cards to, by platform name (tests, embedding)."""
-    runtime = runtime or await build_runtime(settings)
+    chat platforms the notifier delivers cards to, by platform name (tests, embedding).
+    `worker_index`: this process is worker I of `serve --workers N` (bot/workers.py): the database
+    is prepared already, and only worker 0 runs the scheduled directory syncs."""
+    runtime = runtime or await build_runtime(settings, prepare=worker_index is None)
+    first_worker = worker_index in (None, 0)
     cleanups: list[Callable[[], Awaitable[None]]] = []
     queries = SqlTicketQueries(runtime.db)
     client = _wecom_client(settings, cleanups)
@@ -446,11 +455,11 @@ async def create_app(
     if dingtalk is not None:
         dt = _wire_dingtalk(app, settings, runtime, dingtalk, conversation, notifier)
         jobs.add_interval("dingtalk-inbox", dt.worker.recover_and_drain, minutes=1)
-    if settings.wecom_org_sync_minutes:
+    if settings.wecom_org_sync_minutes and first_worker:
         from bot.wecom.org_sync_job import schedule_org_sync
 
         schedule_org_sync(jobs, settings, runtime.db, runtime.directory)
-    if settings.dingtalk_org_sync_minutes:
+    if settings.dingtalk_org_sync_minutes and first_worker:
         from bot.dingtalk.org_sync_job import schedule_dingtalk_org_sync
 
         schedule_dingtalk_org_sync(jobs, settings, runtime.db, runtime.directory)
