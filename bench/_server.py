@@ -163,6 +163,15 @@ def _proc_status_kb(pid: int, key: str) -> int | None:
     return None
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (the workers of `serve --workers N`)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
 def process_cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds of a live process (from /proc/<pid>/stat)."""
     try:
@@ -189,11 +198,15 @@ class Server:
         return Path(f"/proc/{self.pid}").exists()
 
     def cpu_seconds(self) -> float | None:
-        return process_cpu_seconds(self.pid)
+        """CPU seconds of the server and its worker processes (`serve --workers N`)."""
+        parts = [process_cpu_seconds(pid) for pid in (self.pid, *children(self.pid))]
+        known = [p for p in parts if p is not None]
+        return sum(known) if known else None
 
     def rss_mb(self) -> float | None:
-        kb = _proc_status_kb(self.pid, "VmRSS")
-        return None if kb is None else kb / 1024
+        kbs = [_proc_status_kb(pid, "VmRSS") for pid in (self.pid, *children(self.pid))]
+        known = [kb for kb in kbs if kb is not None]
+        return sum(known) / 1024 if known else None
 
 
 def _tail(path: Path, lines: int = 40) -> tuple[list[str], int]:
@@ -236,6 +249,7 @@ def running_server(
     stop_timeout: float = 15.0,
     extra_env: dict[str, str] | None = None,
     profile_to: Path | None = None,
+    workers: int = 1,
 ) -> Iterator[Server]:
     """Run `ticketbot serve` on a free 127.0.0.1 port against `database_url` for the block.
 
@@ -264,6 +278,7 @@ def running_server(
         str(config_dir),
         "--database-url",
         database_url,
+        *(["--workers", str(workers)] if workers > 1 else []),
     ]
     with os.fdopen(fd, "wb") as stderr_file:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
@@ -287,11 +302,19 @@ def running_server(
                     + "\n".join(tail)
                 )
             time.sleep(0.1)
+        # with --workers N: wait until every worker serves (each answers /healthz on the shared port)
+        while workers > 1 and len(children(proc.pid)) < workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+        while workers > 1 and not all(_healthy(base_url + "/healthz") for _ in range(4 * workers)):
+            if time.monotonic() > deadline:
+                raise BenchError(f"not every one of the {workers} workers was healthy in time")
+            time.sleep(0.1)
         yield server
     finally:
         if proc.poll() is None:
-            kb = _proc_status_kb(proc.pid, "VmHWM")
-            server.peak_rss_mb = None if kb is None else kb / 1024
+            kbs = [_proc_status_kb(pid, "VmHWM") for pid in (proc.pid, *children(proc.pid))]
+            known = [kb for kb in kbs if kb is not None]
+            server.peak_rss_mb = sum(known) / 1024 if known else None
         server.returncode = _stop(proc, stop_timeout)
         server.stderr_tail, server.stderr_lines = _tail(stderr_path)
         with contextlib.suppress(OSError):

@@ -23,7 +23,10 @@ per phase, so neither phase inherits the other's backlog or the per-member send 
    sending the click to the emulator recording the `update_template_card` of that card is
    measured (the emulator's `on_record` hook stamps arrivals with time.perf_counter).
 
-Run: .venv/bin/python -m bench.callbacks [--db sqlite|postgres|both] [--json FILE]
+With `--workers 1,2` (the default) PostgreSQL is measured with one `serve` process and with
+`serve --workers 2` (SQLite is single-process: one only).
+
+Run: .venv/bin/python -m bench.callbacks [--db sqlite|postgres|both] [--workers 1,2] [--json FILE]
 """
 
 from __future__ import annotations
@@ -149,6 +152,7 @@ async def stack(
     members: Sequence[tuple[str, str]],
     *,
     profile_to: Path | None = None,
+    workers: int = 1,
 ) -> AsyncIterator[Stack]:
     """A fresh database and `ticketbot serve` with WeCom on, pointed at an emulator served here."""
     org = {
@@ -182,7 +186,9 @@ async def stack(
         }
         async with (
             fresh_database(kind) as url,
-            running_server_async(url, config_dir=args.config, extra_env=env, profile_to=profile_to) as server,
+            running_server_async(
+                url, config_dir=args.config, extra_env=env, profile_to=profile_to, workers=workers
+            ) as server,
         ):
             connector = aiohttp.TCPConnector(limit=args.concurrency)
             async with aiohttp.ClientSession(connector=connector) as session:
@@ -501,11 +507,12 @@ def _server_info(server: Server) -> dict[str, Any]:
 
 
 async def run_one(
-    kind: DbKind, args: argparse.Namespace, members: Sequence[tuple[str, str]]
+    kind: DbKind, args: argparse.Namespace, members: Sequence[tuple[str, str]], workers: int = 1
 ) -> dict[str, Any]:
     result: dict[str, Any] = {
         "bench": "callbacks",
         "db": kind,
+        "workers": workers,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
@@ -515,7 +522,7 @@ async def run_one(
         if not wanted:
             continue
         profile = None if args.profile is None else args.profile.with_suffix(f".{kind}.{phase}.pstats")
-        async with stack(kind, args, members, profile_to=profile) as st:
+        async with stack(kind, args, members, profile_to=profile, workers=workers) as st:
             if phase == "clicks":
                 result[phase] = await click_phase(st, args)
             else:
@@ -531,6 +538,11 @@ async def run_one(
 
 def _f(value: Any) -> str:
     return "-" if value is None else str(value)
+
+
+def _label(result: dict[str, Any]) -> str:
+    workers = int(result.get("workers", 1))
+    return result["db"] if workers == 1 else f"{result['db']} x{workers}"
 
 
 def table(results: Sequence[dict[str, Any]]) -> str:
@@ -552,7 +564,7 @@ def table(results: Sequence[dict[str, Any]]) -> str:
             lat = f"{_f(a['p50_ms'])} / {_f(a['p99_ms'])} / {_f(a['max_ms'])}"
             drained = "-" if a["inbox_drained_after_s"] is None else f"+{a['inbox_drained_after_s']} s"
             lines.append(
-                f"{r['db']:<9}{a['sent']:>10}{_f(a['achieved_rate_per_s']):>8}{lat:>30}{a['not_200']:>9}"
+                f"{_label(r):<9}{a['sent']:>10}{_f(a['achieved_rate_per_s']):>8}{lat:>30}{a['not_200']:>9}"
                 f"{a['over_deadline_from_schedule']:>7}"
                 f"{'ok' if a['meets_target'] else 'MISS':>13}{_f(a['server_cpu_ms_per_callback']):>15}"
                 f"{drained:>15}{_f(a['machine_busy_cores']):>12}"
@@ -575,13 +587,13 @@ def table(results: Sequence[dict[str, Any]]) -> str:
             c = r["clicks"]
             lat = f"{_f(c['p50_ms'])} / {_f(c['p95_ms'])} / {_f(c['max_ms'])}"
             lines.append(
-                f"{r['db']:<9}{c['clicks']:>8}{c['measured']:>9}{lat:>43}"
+                f"{_label(r):<9}{c['clicks']:>8}{c['measured']:>9}{lat:>43}"
                 f"{'ok' if c['meets_target'] else 'MISS':>14}{_f(c['ack_p50_ms']):>15}{c['over_1s']:>7}"
                 f"{str(c['cards_wait_s']) + ' s':>13}"
             )
             if c["poll_dominated"]:
                 lines.append(
-                    f"  {r['db']}: the median is over half the notifier's {c['notifier_poll_s']:g} s poll: "
+                    f"  {_label(r)}: the median is over half the notifier's {c['notifier_poll_s']:g} s poll: "
                     "updates wait for the poll, not the kick"
                 )
     return "\n".join(lines)
@@ -590,9 +602,26 @@ def table(results: Sequence[dict[str, Any]]) -> str:
 # ------------------------------------------------------------------------------------------ main
 
 
+def _workers(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of worker counts: {text!r} (e.g. 1,2)") from None
+    if not counts or any(not 1 <= n <= 8 for n in counts):
+        raise argparse.ArgumentTypeError(f"worker counts must be within 1..8: {text!r}")
+    return counts
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.callbacks", description=__doc__.split("\n\n")[0])
     p.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=[1, 2],
+        metavar="N[,N...]",
+        help="`serve --workers N` for each N (PostgreSQL; SQLite runs 1 only); default 1,2",
+    )
     p.add_argument("--rate", type=float, default=200.0, help="callbacks per second (default 200)")
     p.add_argument(
         "--seconds", type=float, default=10.0, help="measured seconds of callbacks (default 10; 0: skip)"
@@ -651,8 +680,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     try:
         for kind in kinds:
-            results.append(asyncio.run(run_one(kind, args, members)))
-            print(json.dumps(results[-1], ensure_ascii=False), flush=True)
+            for workers in args.workers:
+                if workers > 1 and kind == "sqlite":
+                    print(f"callbacks: skipping sqlite with {workers} workers (SQLite is single-process)")
+                    continue
+                results.append(asyncio.run(run_one(kind, args, members, workers)))
+                print(json.dumps(results[-1], ensure_ascii=False), flush=True)
     except BenchError as exc:
         print(f"callbacks: {exc}", file=sys.stderr)
         return 1
