@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from api.errors import ApiError
+from api.ledger import DeliveryLedger
 from config.apps import ApiApp
+from core.hook_calls import HookCalls
 from core.ports import Clock, Directory, NonceStore, TicketQueries, Urger, WorkflowCatalog
 from core.service import TicketService
 
@@ -26,6 +28,8 @@ class ApiContext:
     auth_window_seconds: int = 120
     max_body_bytes: int = 1024 * 1024
     urger: Urger | None = None  # 催办 over the chat platforms; None: no platform can be reached
+    deliveries: DeliveryLedger | None = None  # who was told what (the ledger route); None: not kept
+    hooks: HookCalls | None = None  # hook calls made; None: hook_call_back is not matched to a call
 
 
 API_CONTEXT = web.AppKey("api_context", ApiContext)

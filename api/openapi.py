@@ -413,6 +413,27 @@ def _components() -> dict[str, Any]:
             }
         ),
         "Person": obj({"alias": STR, "username": STR, "phone": STR, "email": STR}),
+        "Delivery": obj(
+            {
+                "id": INT,
+                "recipient": obj({"username": STR, "alias": STR}),
+                "platform": {**STR, "description": "wecom or dingtalk"},
+                "address": {**STR, "description": "the recipient's id on the platform"},
+                "kind": {"type": "string", "enum": ["pending", "urge", "cc", "notice"]},
+                "kind_name": {**STR, "description": "待处理 / 催办 / 抄送 / 通知"},
+                "what": {**STR, "description": "the note, or a summary of the card"},
+                "result": {**STR, "description": "what the card was turned into when closed"},
+                "status": {"type": "string", "enum": ["pending", "sent", "cancelled", "dead"]},
+                "status_name": STR,
+                "attempts": {**INT, "description": "failed attempts since the last success"},
+                "last_error": {**STR, "description": "the platform's last error, credentials masked"},
+                "msg_id": {**STR, "description": "the platform's message id once sent"},
+                "created_at": {**STR, "description": 'UTC "YYYY-MM-DD HH:MM:SS"'},
+                "due_at": {**STR, "description": 'when a pending one is sent next; "" otherwise'},
+                "sent_at": {**STR, "description": '"" until sent'},
+                "closed_at": {**STR, "description": 'when the card became a result card; "" if not'},
+            }
+        ),
     }
     return {"schemas": schemas, "securitySchemes": _security_schemes()}
 
@@ -879,11 +900,19 @@ def _ticket_paths() -> dict[str, dict[str, Any]]:
                         },
                         "msg": {**STR, "description": "the hook's output, recorded in the flow log"},
                         "field_value": {**FREE_OBJECT, "description": "field key -> value to set"},
+                        "call_id": {
+                            **STR,
+                            "description": "optional: the call_id the hook was POSTed; when given, "
+                            "it must be the waiting call's",
+                        },
                     },
                     required=["result"],
                 ),
-                description="Accepted only while the ticket waits for a hook (its participant type is "
-                "10); a false result marks script_run_last_result false.",
+                description="Accepted only while a hook call that was really made (a wait: true hook "
+                "that answered 2xx) waits in the ticket's current state (participant type 10); else "
+                'refused with "no hook call is waiting for ticket N in state X" (409) and nothing '
+                'changes. Ends that call ("done"; "failed" for a false result, which also marks '
+                "script_run_last_result false).",
             )
         },
         f"{ti}/close": {
@@ -921,6 +950,20 @@ def _ticket_paths() -> dict[str, dict[str, Any]]:
                 extra_statuses={
                     "429": "strict statuses: urged too recently (message ends with (retry_after=N))"
                 },
+            )
+        },
+        f"{ti}/deliveries": {
+            "get": operation(
+                "ticketDeliveries",
+                "The ticket's delivery ledger: who was told what, where, when (a ticketbot extension)",
+                obj({"value": array(ref("Delivery")), "total": INT}),
+                "every delivery of the ticket, oldest first",
+                parameters=[TICKET_ID],
+                description="Every chat message the ticket caused, one item per person per platform: "
+                "pending cards (待处理), urges (催办), CCs (抄送) and notices to the requester, with their "
+                "status (pending: not sent yet; sent; cancelled: no longer wanted; dead: given up after "
+                "repeated failures), failed attempts and the platform's last error (credentials masked). "
+                "Same access as the ticket's detail.",
             )
         },
     }

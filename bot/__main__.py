@@ -1,4 +1,4 @@
-"""The `ticketbot` command line: serve, check, migrate, org sync."""
+"""The `ticketbot` command line: serve, check, migrate, org sync, outbox."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.outbox_cli import add_outbox_parser, run_outbox
 from config.errors import ConfigError
 from config.settings import Settings, format_help, load_settings, redact_url
 
@@ -103,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
         help="publish even when more than half of the platform's active users would be deactivated",
     )
     sync.add_argument("--database-url", help="SQLAlchemy async URL (TICKETBOT_DATABASE_URL)")
+    add_outbox_parser(sub)
     return p
 
 
@@ -239,9 +241,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     setup_logging(settings_level)
     try:
-        return {"serve": _serve, "demo": _demo, "check": _check, "migrate": _migrate, "org": _org}[
-            args.command
-        ](args)
+        return {
+            "serve": _serve,
+            "demo": _demo,
+            "check": _check,
+            "migrate": _migrate,
+            "org": _org,
+            "outbox": run_outbox,
+        }[args.command](args)
     except ConfigError as exc:
         print(f"ticketbot: configuration is not valid:\n{exc}", file=sys.stderr)
         return 2

@@ -18,8 +18,10 @@ from api.context import ApiContext
 from api.loonflow import build as build_loonflow
 from api.openapi import add_openapi_route
 from bot.clock import SystemClock
+from bot.due_work import DueWorkRunner
+from bot.hooks.caller import HookCaller
 from bot.http import error_middleware
-from bot.notify.notifier import Notifier
+from bot.notify.notifier import Notifier, worker_id
 from bot.notify.ports import Delivery, OutboxEvent, Sender
 from bot.notify.urge import ChatUrger
 from bot.page.links import LinkSigner
@@ -36,6 +38,7 @@ from core.workflow import Workflow
 from store.db import Database
 from store.deliveries import SqlDeliveries
 from store.directory import SqlDirectory, replace_org
+from store.hooks import SqlHookCalls
 from store.migrate import upgrade_async
 from store.nonces import SqlNonceStore
 from store.queries import SqlTicketQueries
@@ -79,7 +82,9 @@ class Runtime:
 SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", Runtime)
 NOTIFIER = web.AppKey("notifier", Notifier)
+HOOKS = web.AppKey("hooks", HookCaller)
 JOBS = web.AppKey("jobs", Jobs)
+DUE_WORK = web.AppKey("due_work", DueWorkRunner)
 
 
 def _workflow_sources(config_dir: Path) -> dict[str, str]:
@@ -134,6 +139,7 @@ async def build_runtime(settings: Settings, *, prepare: bool = True) -> Runtime:
         rng=lambda: secrets.randbelow(2**31),
         sn_prefix=settings.sn_prefix,
         on_change=changes.fire,
+        calendar=config.calendar,
     )
     log.info(
         "runtime ready",
@@ -391,6 +397,26 @@ def _senders(
     return senders
 
 
+def _schedule_due_work(
+    jobs: Jobs, settings: Settings, runtime: Runtime, queries: TicketQueries, notifier: Notifier
+) -> DueWorkRunner:
+    """The "due-work" job: timer transitions, SLA reminders, urges and escalations that are due."""
+    from store.due_work import SqlDueWork
+
+    runner = DueWorkRunner(
+        SqlDueWork(runtime.db),
+        runtime.service,
+        queries,
+        runtime.catalog,
+        runtime.directory,
+        notifier,
+        SystemClock(),
+    )
+    jobs.add_interval("due-work", runner.drain_quietly, 0, seconds=settings.due_work_seconds)
+    log.info("due work scheduled", extra={"every_s": settings.due_work_seconds, "worker": runner.worker})
+    return runner
+
+
 async def create_app(
     settings: Settings,
     runtime: Runtime | None = None,
@@ -421,13 +447,28 @@ async def create_app(
         clock,
         settings.public_url,
         link_for=links.link,
+        worker=worker_id(),  # names this process on its claims of due sends and closes
     )
     urger = ChatUrger(notifier, queries, runtime.catalog, runtime.directory, clock)
     runtime.changes.listeners.append(lambda _ticket_id: notifier.kick())
+    hook_calls = SqlHookCalls(runtime.db)
+    hook_session = aiohttp.ClientSession()
+    cleanups.append(hook_session.close)
+    hooks = HookCaller(
+        hook_calls,
+        runtime.service,
+        queries,
+        runtime.catalog,
+        clock,
+        settings.public_url,
+        session=hook_session,
+    )
+    runtime.changes.listeners.append(lambda _ticket_id: hooks.kick())
     app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
     app[SETTINGS] = settings
     app[RUNTIME] = runtime
     app[NOTIFIER] = notifier
+    app[HOOKS] = hooks
     app.router.add_get("/healthz", healthz)
     api = ApiContext(
         service=runtime.service,
@@ -439,6 +480,8 @@ async def create_app(
         nonces=SqlNonceStore(runtime.db),
         strict_status=settings.api_strict_status,
         urger=urger,
+        hooks=hook_calls,
+        deliveries=SqlDeliveries(runtime.db, delivery_type=Delivery, event_type=OutboxEvent),
     )
     app.add_subapp("/api/v1.0", build_loonflow(api))
     add_openapi_route(app)
@@ -446,6 +489,8 @@ async def create_app(
     jobs = Jobs()
     app[JOBS] = jobs
     app.cleanup_ctx.append(jobs.lifespan)  # stopped and drained before `close` disposes the database
+    if settings.due_work_seconds:
+        app[DUE_WORK] = _schedule_due_work(jobs, settings, runtime, queries, notifier)
     conversation = _conversation(settings, runtime, queries, urger, links)
     if settings.wecom_enabled:
         callbacks = _wire_wecom(
@@ -466,9 +511,11 @@ async def create_app(
 
     async def start(_: web.Application) -> None:
         notifier.start()
+        hooks.start()
 
     async def close(_: web.Application) -> None:
         await notifier.stop()
+        await hooks.stop()
         for cleanup in cleanups:
             await cleanup()
         await runtime.db.dispose()

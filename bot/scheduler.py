@@ -73,14 +73,16 @@ class Jobs:
         coro_fn: JobFunction,
         minutes: int,
         *,
+        seconds: int = 0,
         first_run_at: datetime | None = None,
         misfire_grace_seconds: int | None = None,
     ) -> None:
-        """Run `await coro_fn()` every `minutes` under `name` (unique), first at `first_run_at`
-        (timezone-aware) or one interval after start."""
+        """Run `await coro_fn()` every `minutes` (plus `seconds`; `minutes=0, seconds=15` runs it
+        every 15 s) under `name` (unique), first at `first_run_at` (timezone-aware) or one interval
+        after start."""
         if not name or name in self._funcs:
             raise ValueError(f"job name {name!r} is empty or already taken")
-        if minutes < 1:
+        if seconds < 0 or (minutes < 1 and not (minutes == 0 and seconds >= 1)):
             raise ValueError(f"job {name!r}: the interval must be at least one minute, not {minutes}")
         if first_run_at is not None and first_run_at.tzinfo is None:
             raise ValueError(f"job {name!r}: first_run_at must be timezone-aware")
@@ -96,12 +98,14 @@ class Jobs:
             options["next_run_time"] = first_run_at.astimezone(UTC)
         self._scheduler.add_job(
             run,
-            IntervalTrigger(minutes=minutes, timezone=UTC),
+            IntervalTrigger(minutes=minutes, seconds=seconds, timezone=UTC),
             id=name,
             name=name,
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=misfire_grace_seconds if misfire_grace_seconds is not None else minutes * 60,
+            misfire_grace_time=(
+                misfire_grace_seconds if misfire_grace_seconds is not None else minutes * 60 + seconds
+            ),
             **options,
         )
         self._funcs[name] = run

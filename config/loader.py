@@ -1,4 +1,4 @@
-"""Load a whole config directory (org.yaml, workflows/*.yaml, apps.yaml) in one go.
+"""Load a whole config directory (org.yaml, workflows/*.yaml, apps.yaml, calendar.yaml) in one go.
 
 Every file is read even when an earlier one has errors, and the errors of all files are raised
 together in one ConfigError. Cross-file references are checked here: workflow permissions name
@@ -8,14 +8,16 @@ API apps that exist, apps name workflows that exist.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from config._schema import suggest
 from config.apps import APPS_FILE, ApiApp, read_apps
+from config.calendar import read_calendar
 from config.errors import ConfigError
 from config.org import ORG_FILE, read_org
 from config.workflows import read_workflows
+from core.calendar import BusinessCalendar
 from core.org import Org
 from core.workflow import Workflow
 
@@ -25,6 +27,7 @@ class LoadedConfig:
     org: Org
     workflows: tuple[Workflow, ...]
     apps: tuple[ApiApp, ...]
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar)  # calendar.yaml (SLA hours)
 
     def workflow(self, workflow_id: int) -> Workflow | None:
         return next((w for w in self.workflows if w.id == workflow_id), None)
@@ -42,6 +45,8 @@ def load_config(config_dir: Path, *, env: Mapping[str, str] | None = None) -> Lo
     errors.extend(found.errors)
     apps, app_errors = read_apps(config_dir / APPS_FILE, env=env, workflow_ids=found.declared_ids)
     errors.extend(app_errors)
+    calendar, calendar_errors = read_calendar(config_dir)
+    errors.extend(calendar_errors)
     if not app_errors:
         names = {a.name for a in apps}
         for wf in found.workflows:
@@ -52,7 +57,7 @@ def load_config(config_dir: Path, *, env: Mapping[str, str] | None = None) -> Lo
                 )
     if errors:
         raise ConfigError(errors)
-    return LoadedConfig(org=org, workflows=found.workflows, apps=apps)
+    return LoadedConfig(org=org, workflows=found.workflows, apps=apps, calendar=calendar)
 
 
 def check_config(config_dir: Path, *, env: Mapping[str, str] | None = None) -> tuple[bool, str]:

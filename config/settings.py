@@ -28,6 +28,8 @@
   used to identify a person who opens the ticket page without a valid link
 - ``TICKETBOT_FRAME_ANCESTORS``: space-separated origins allowed to show the ticket page in a frame
   (besides ticketbot itself), e.g. the emulator's chat page ``http://127.0.0.1:8081``; default none
+- ``TICKETBOT_DUE_WORK_SECONDS``: how often (seconds, 1 to 3600; default 15) due work is done: timer
+  transitions, SLA reminders, urges and escalations (0 turns it off in this process)
 
 `describe()` returns the same list as data (name, default, meaning) for the README and ``--help``.
 The default database is an absolute path computed from the working directory when the settings
@@ -58,6 +60,8 @@ from config.platform_settings import (
 from config.platform_settings import aes_key_problem as aes_key_problem  # re-exported
 
 PREFIX = "TICKETBOT_"
+DUE_WORK_SECONDS = 15
+DUE_WORK_MAX_SECONDS = 3600
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SN_PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}\Z")
@@ -119,6 +123,7 @@ class Settings:
     link_ttl_hours: int = 24
     wecom_oauth_base: str = WECOM_OAUTH_BASE
     frame_ancestors: tuple[str, ...] = ()
+    due_work_seconds: int = 15
 
     def __post_init__(self) -> None:
         if not self.dingtalk_owner_key and self.dingtalk_app_key:
@@ -312,6 +317,12 @@ def describe() -> tuple[SettingDoc, ...]:
             "(none)",
             "space-separated origins (e.g. http://127.0.0.1:8081) that may show the ticket page in a frame, "
             "besides ticketbot itself",
+        ),
+        SettingDoc(
+            f"{PREFIX}DUE_WORK_SECONDS",
+            "15",
+            "how often (seconds, 1-3600) due timer transitions, SLA reminders, urges and escalations are "
+            "done; 0: not in this process",
         ),
         SettingDoc(
             f"{PREFIX}APP_<NAME>_TOKEN",
@@ -553,6 +564,13 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     )
     wecom_oauth_base = base_url("wecom_oauth_base", WECOM_OAUTH_BASE)
     frame_ancestors = _origins(value("frame_ancestors"), errors)
+    due_work_seconds = integer(
+        "due_work_seconds",
+        DUE_WORK_SECONDS,
+        minimum=0,
+        maximum=DUE_WORK_MAX_SECONDS,
+        what=f"a number of seconds (0 to {DUE_WORK_MAX_SECONDS}; 0 = off)",
+    )
 
     if errors:
         raise SettingsError(errors)
@@ -561,6 +579,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         link_ttl_hours=link_ttl_hours or 24,
         wecom_oauth_base=wecom_oauth_base,
         frame_ancestors=frame_ancestors,
+        due_work_seconds=DUE_WORK_SECONDS if due_work_seconds is None else due_work_seconds,
         wecom_corp_id=wecom_corp_id,
         wecom_agent_id=wecom_agent_id,
         wecom_secret=wecom_secret,

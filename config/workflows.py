@@ -39,6 +39,8 @@ One file holds one workflow. Enumerations accept a name or the loonflow integer 
         reject_policy?: first_reject   # first_reject | after_all; only with distribute: all
         fields?: {days: read_only}     # field key (or title) -> read_only 1 | required 2 | optional 3
         cc?: [participant, ...]    # who gets a CC notice when a ticket arrives here
+        sla?: {remind_after: 4h, remind_every: 4h, urge_after: 1d, escalate_after: 2d,
+               business_hours: true}   # durations 30m / 4h / 2d; business hours: calendar.yaml
         label?: {}
     transitions:
       - id: 151                    # int >= 1, unique across ALL workflows
@@ -102,6 +104,7 @@ from config._schema import (
     resolve_env,
     suggest,
 )
+from config.calendar import read_sla
 from config.errors import ConfigError
 from core.conditions import ConditionError, compile_expression
 from core.fields import FieldValueError, coerce
@@ -213,7 +216,7 @@ _PERMISSION_KEYS = _words("admins interveners viewers api_apps")
 _FIELD_KEYS = _words("key name type order_id default description placeholder choices boolean_display label")
 _STATE_KEYS = _words(
     "id name type order_id is_hidden enable_retreat remember_last_man participant distribute "
-    "reject_policy fields cc label wait_subtickets"
+    "reject_policy fields cc label wait_subtickets sla"
 )
 _TRANSITION_KEYS = _words(
     "id name from to attribute conditions timer field_require_check alert_enable alert_text cc"
@@ -516,10 +519,11 @@ class _Reader:
             distribute = node.choice("distribute", DISTRIBUTES, "distribute type", Distribute.DIRECT)
             if node.has("reject_policy") and distribute != Distribute.ALL:
                 node.error("reject_policy", "only applies to states with distribute: all")
+            stype = self._state_type(node)
             state = State(
                 id=state_id or 0,
                 name=node.string("name", nonempty=True),
-                type=self._state_type(node),
+                type=stype,
                 order_id=node.integer("order_id", i + 1),
                 is_hidden=node.boolean("is_hidden"),
                 enable_retreat=node.boolean("enable_retreat"),
@@ -537,6 +541,7 @@ class _Reader:
                 cc=self.cc_list(node, field_keys),
                 label=freeze(node.mapping("label")),
                 wait_subtickets=node.boolean("wait_subtickets"),
+                sla=read_sla(node, is_end=stype == StateType.END),
             )
             if state_id is not None:
                 seen[state_id] = i

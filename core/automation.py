@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from core import access
-from core.commands import AdvanceParent, FireTimer, HookResult, RetryHook
+from core.commands import AdvanceParent, Escalate, FireTimer, HookResult, RetryHook
 from core.decision import Context, Decision, Outcome
 from core.errors import Reason, Rejected
-from core.events import HookFailed, HookRequested
+from core.events import Escalated, HookFailed, HookRequested
 from core.form import apply_fields
 from core.history import entry
 from core.routing import move
@@ -66,6 +66,21 @@ def fire_timer(ticket: Ticket, wf: Workflow, state: State, cmd: FireTimer, ctx: 
     if t is None or t.source_state_id != state.id or ticket.state_entered_at != cmd.armed_state_entered_at:
         return Rejected(Reason.STALE, f"ticket {ticket.sn} has moved since the timer was set")
     return system_move(ticket, wf, state, t, ctx, f"timer: {t.timer_seconds}s in '{state.name}'")
+
+
+def escalate(ticket: Ticket, state: State, cmd: Escalate, ctx: Context) -> Outcome:
+    if ticket.state_entered_at != cmd.armed_state_entered_at:
+        return Rejected(Reason.STALE, f"ticket {ticket.sn} has moved since its SLA was set")
+    people = tuple(u for u in dict.fromkeys(cmd.to) if ctx.org.active(u))
+    if not people:
+        return Rejected(Reason.INVALID, "an escalation needs an active person to tell")
+    new = replace(
+        ticket,
+        cc=ticket.cc | frozenset(people),
+        relation=ticket.relation | frozenset(people),
+        updated_at=ctx.now,
+    )
+    return Decision(new, (), (Escalated(state.id, people),))
 
 
 def advance_parent(ticket: Ticket, wf: Workflow, state: State, cmd: AdvanceParent, ctx: Context) -> Outcome:

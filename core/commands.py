@@ -126,6 +126,15 @@ class FireTimer:
 
 
 @dataclass(frozen=True, slots=True)
+class Escalate:
+    """A state's SLA ran out: `to` (the handlers' leaders) are told and may see the ticket from now
+    on (added to its CC). Only if the ticket is still in the stay the SLA was armed for."""
+
+    armed_state_entered_at: datetime
+    to: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AdvanceParent:
     """Every sub-ticket of the parent's current state has ended: move the parent on."""
 
@@ -148,5 +157,6 @@ Command = (
     | HookResult
     | RetryHook
     | FireTimer
+    | Escalate
     | AdvanceParent
 )

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from core import access
-from core.automation import advance_parent, fire_timer, hook_result, retry_hook
+from core.automation import advance_parent, escalate, fire_timer, hook_result, retry_hook
 from core.commands import (
     Accept,
     AddNode,
@@ -27,6 +27,7 @@ from core.commands import (
     Create,
     Delete,
     Deliver,
+    Escalate,
     FireTimer,
     ForceState,
     Handle,
@@ -273,6 +274,8 @@ def decide(ticket: Ticket | None, wf: Workflow, command: Command, ctx: Context) 
             return retry_hook(ticket, wf, state, command, ctx)
         case FireTimer():
             return fire_timer(ticket, wf, state, command, ctx)
+        case Escalate():
+            return escalate(ticket, state, command, ctx)
         case AdvanceParent():
             return advance_parent(ticket, wf, state, command, ctx)
     return Rejected(Reason.INVALID, f"unknown command {type(command).__name__}")

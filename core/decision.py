@@ -8,6 +8,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from core.calendar import BusinessCalendar
 from core.errors import Rejected
 from core.events import Event
 from core.org import Org
@@ -22,7 +23,8 @@ class Context:
       after decide() asked for it with NeedsLookup);
     - `seed`: chooses the person for random distribution (the service draws it);
     - `parent_fields`: the parent ticket's fields, for parent-field participants;
-    - `children_ended`: for AdvanceParent, whether every sub-ticket of the parent state has ended.
+    - `children_ended`: for AdvanceParent, whether every sub-ticket of the parent state has ended;
+    - `calendar`: the business hours SLAs with `business_hours` count in.
     """
 
     now: datetime
@@ -31,6 +33,7 @@ class Context:
     seed: int = 0
     parent_fields: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     children_ended: bool = False
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,26 @@ class TimerArmed:
 
 
 @dataclass(frozen=True, slots=True)
+class SlaArmed:
+    """The ticket entered a state with an SLA: what is due when (None: not configured). `reminds`
+    are the reminders in order (the first at remind_after, then every remind_every before the urge)."""
+
+    state_id: int
+    state_entered_at: datetime
+    reminds: tuple[datetime, ...] = ()
+    urge_at: datetime | None = None
+    escalate_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Escalated:
+    """An SLA ran out in `state_id`: `recipients` were added to the ticket's CC to be told."""
+
+    state_id: int
+    recipients: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CcNotified:
     recipients: tuple[str, ...]
     state_id: int
@@ -151,6 +171,8 @@ Event = (
     | HookRequested
     | HookFailed
     | TimerArmed
+    | SlaArmed
+    | Escalated
     | CcNotified
 )
 
@@ -164,6 +186,8 @@ def event_payload(event: Event) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in asdict(event).items():
         out[key] = value.isoformat() if isinstance(value, datetime) else value
+        if isinstance(value, tuple) and value and isinstance(value[0], datetime):
+            out[key] = [v.isoformat() for v in value]
     if isinstance(event, HookRequested):  # never put the hook token into the outbox payload
         out["hook"] = {k: v for k, v in out["hook"].items() if k != "token"}
     return out

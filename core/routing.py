@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.conditions import evaluate
@@ -15,6 +15,7 @@ from core.events import (
     CcNotified,
     Event,
     HookRequested,
+    SlaArmed,
     StateEntered,
     TicketEnded,
     TicketTransitioned,
@@ -22,7 +23,18 @@ from core.events import (
 )
 from core.participants import distribute, fallback, must_accept, resolve, start_participant
 from core.ticket import ActState, FlowLog, Ticket
-from core.workflow import Attribute, Participant, ParticipantType, State, StateType, Transition, Workflow
+from core.workflow import (
+    Attribute,
+    Participant,
+    ParticipantType,
+    Sla,
+    State,
+    StateType,
+    Transition,
+    Workflow,
+)
+
+MAX_REMINDS = 10  # reminders per stay in a state (the first and its repeats)
 
 
 def condition_values(ticket: Ticket, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,6 +65,29 @@ def _resolve_many(
             return r
         people.extend(r.people)
     return tuple(dict.fromkeys(people))
+
+
+def sla_armed(sla: Sla, state_id: int, ctx: Context) -> SlaArmed:
+    """When each step of `sla` is due for a ticket entering `state_id` now."""
+
+    def due(after: timedelta) -> datetime:
+        return ctx.calendar.add(ctx.now, after) if sla.business_hours else ctx.now + after
+
+    reminds: list[datetime] = []
+    if sla.remind_after is not None:
+        after = sla.remind_after
+        while len(reminds) < MAX_REMINDS and (sla.urge_after is None or after < sla.urge_after):
+            reminds.append(due(after))
+            if sla.remind_every is None or sla.remind_every <= timedelta(0):
+                break
+            after += sla.remind_every
+    return SlaArmed(
+        state_id,
+        ctx.now,
+        tuple(reminds),
+        due(sla.urge_after) if sla.urge_after is not None else None,
+        due(sla.escalate_after) if sla.escalate_after is not None else None,
+    )
 
 
 def enter_state(
@@ -122,6 +157,8 @@ def enter_state(
                 events.append(
                     TimerArmed(t.id, state.id, ctx.now + timedelta(seconds=t.timer_seconds), ctx.now)
                 )
+        if state.sla is not None:
+            events.append(sla_armed(state.sla, state.id, ctx))
         if ptype == ParticipantType.HOOK and participant.hook is not None:
             events.append(HookRequested(state.id, participant.hook))
     if cc:

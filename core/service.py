@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from core.calendar import BusinessCalendar
 from core.commands import (
     Accept,
     AddNode,
@@ -91,6 +92,7 @@ class TicketService:
         rng: Callable[[], int] | None = None,
         sn_prefix: str = "loonflow",
         on_change: Callable[[int], None] | None = None,
+        calendar: BusinessCalendar | None = None,
     ) -> None:
         """`on_change(ticket_id)` is called after each committed change (e.g. to wake the notifier);
         it must be quick and must not raise."""
@@ -102,6 +104,7 @@ class TicketService:
         self._rng = rng or (lambda: 0)
         self._sn_prefix = sn_prefix
         self._on_change = on_change
+        self._calendar = calendar or BusinessCalendar()
 
     def _committed(self, result: Result) -> Result:
         if self._on_change is not None and isinstance(result, Done):
@@ -200,7 +203,13 @@ class TicketService:
 
     async def _context(self, **kw: object) -> Context:
         org = await self._directory.org()
-        return Context(now=self._clock.now(), org=org, seed=self._rng(), **kw)  # type: ignore[arg-type]
+        return Context(
+            now=self._clock.now(),
+            org=org,
+            seed=self._rng(),
+            calendar=self._calendar,
+            **kw,  # type: ignore[arg-type]
+        )
 
     async def _context_for(self, tx: TicketTx, ticket: Ticket, cmd: Command) -> Context:
         parent_fields = {}

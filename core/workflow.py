@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -146,6 +147,20 @@ class Participant:
 
 
 @dataclass(frozen=True, slots=True)
+class Sla:
+    """Service levels of a state, counted from when a ticket enters it: remind the handlers after
+    `remind_after` (again every `remind_every`, if set, until the urge), urge them after
+    `urge_after`, tell their department leaders after `escalate_after`. With `business_hours` the
+    durations count business time (the deployment's core.calendar.BusinessCalendar)."""
+
+    remind_after: timedelta | None = None
+    urge_after: timedelta | None = None
+    escalate_after: timedelta | None = None
+    business_hours: bool = False
+    remind_every: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class State:
     id: int
     name: str
@@ -161,6 +176,7 @@ class State:
     cc: tuple[Participant, ...] = ()
     label: Mapping[str, Any] = field(default_factory=_frozen)
     wait_subtickets: bool = False  # moves on by itself (agree) once all its sub-tickets have ended
+    sla: Sla | None = None  # reminders, urges and escalation while a ticket waits here
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 from sqlalchemy import and_, case, func, literal, or_, select, update
@@ -47,6 +47,9 @@ URGE = "urge"  # the kind of an urge (催办) delivery
 SUPERSEDED = "superseded: "  # last_error prefix of a pending delivery cancelled by a close
 CANCELLED_BY_PLAN = "cancelled"  # last_error of a delivery cancelled by `commit_plan`
 OUTBOX_PENDING, OUTBOX_SENT = "pending", "sent"
+STATUSES = (PENDING, SENT, CANCELLED, DEAD)
+RETRYABLE = (DEAD, CANCELLED)  # what `requeue` puts back in the queue
+_UNCLAIMED: dict[str, Any] = {"claimed_by": "", "claimed_until": None}  # a finished claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +194,8 @@ def _new_row(new: NewDeliveryLike, now: datetime) -> dict[str, Any]:
         "created_at": now,
         "sent_at": None,
         "updated_at": now,
+        "claimed_by": "",
+        "claimed_until": None,
     }
 
 
@@ -327,6 +332,70 @@ class SqlDeliveries(Generic[D, E]):
             and_(c.status == SENT, c.close_due_at <= now, c.closed_at.is_(None)), limit
         )
 
+    async def claim_due_sends(self, worker: str, now: datetime, limit: int, lease: timedelta) -> Sequence[D]:
+        """Like `due_sends`, but each delivery returned is claimed for `worker` until now + `lease`:
+        no other claim returns it until the claim is finished (mark_sent, retry_later, cancel,
+        defer) or has expired (a worker that died). PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so
+        concurrent workers never get the same row; SQLite: one writer at a time anyway."""
+        c = delivery.c
+        return await self._claim(worker, now, limit, lease, and_(c.status == PENDING, c.due_at <= now))
+
+    async def claim_due_closes(self, worker: str, now: datetime, limit: int, lease: timedelta) -> Sequence[D]:
+        """Like `due_closes`, claimed for `worker` as in `claim_due_sends` (mark_closed and
+        retry_later finish the claim)."""
+        c = delivery.c
+        return await self._claim(
+            worker, now, limit, lease, and_(c.status == SENT, c.close_due_at <= now, c.closed_at.is_(None))
+        )
+
+    async def _claim(self, worker: str, now: datetime, limit: int, lease: timedelta, due: Any) -> list[D]:
+        _aware("now", now)
+        if not worker:
+            raise StoreError("a claim needs a worker id")
+        if lease <= timedelta(0):
+            raise StoreError(f"a claim's lease must be positive, got {lease}")
+        if limit < 1:
+            return []
+        c = delivery.c
+        free = or_(c.claimed_until.is_(None), c.claimed_until <= now)
+        ids = (
+            select(c.id)
+            .where(due, free)
+            .order_by(c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # rendered on PostgreSQL only
+        )
+        stmt = (
+            update(delivery)
+            .where(c.id.in_(ids))
+            .values(claimed_by=worker, claimed_until=now + lease)
+            .returning(*_DELIVERY_COLUMNS)
+        )
+        async with self._db.write() as conn:
+            rows = list(await conn.execute(stmt))
+        return sorted((self._to_delivery(r) for r in rows), key=lambda d: cast("Any", d).id)
+
+    async def unclaim(self, id: int, worker: str) -> None:
+        """Give up `worker`'s claim on `id` (if it still holds it) without changing anything else."""
+        c = delivery.c
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(delivery).where(c.id == id, c.claimed_by == worker).values(**_UNCLAIMED)
+            )
+
+    async def defer(self, id: int, due_at: datetime, now: datetime) -> None:
+        """A planned delivery not sent now on purpose (the recipient's rate limit): due again at
+        `due_at`, its claim finished, NOT counted as an attempt. Only if still "pending"."""
+        _aware("due_at", due_at)
+        _aware("now", now)
+        c = delivery.c
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(delivery)
+                .where(c.id == id, c.status == PENDING)
+                .values(due_at=due_at, updated_at=now, **_UNCLAIMED)
+            )
+
     async def mark_sent(
         self,
         id: int,
@@ -364,6 +433,7 @@ class SqlDeliveries(Generic[D, E]):
                     version=version,
                     actions=actions,
                     live=live,
+                    **_UNCLAIMED,
                 )
             )
             if not result.rowcount:
@@ -384,6 +454,7 @@ class SqlDeliveries(Generic[D, E]):
                     response_code="",
                     last_error=_error(error),
                     updated_at=now,
+                    **_UNCLAIMED,
                 )
             )
             if not result.rowcount:
@@ -417,7 +488,8 @@ class SqlDeliveries(Generic[D, E]):
                     status=case((give_up, DEAD), else_=PENDING), due_at=case((give_up, c.due_at), else_=at)
                 )
             )
-        stmt = stmt.values(attempts=c.attempts + 1, last_error=_error(error)).returning(c.status)
+        stmt = stmt.values(attempts=c.attempts + 1, last_error=_error(error), **_UNCLAIMED)
+        stmt = stmt.returning(c.status)
         async with self._db.write() as conn:
             row = (await conn.execute(stmt)).first()
             if row is None:
@@ -435,7 +507,7 @@ class SqlDeliveries(Generic[D, E]):
             await conn.execute(
                 update(delivery)
                 .where(c.id == id, c.status == PENDING)
-                .values(status=CANCELLED, last_error=_error(reason), updated_at=now)
+                .values(status=CANCELLED, last_error=_error(reason), updated_at=now, **_UNCLAIMED)
             )
 
     # ------------------------------------------------------------------------------ cards
@@ -495,3 +567,52 @@ class SqlDeliveries(Generic[D, E]):
         )
         async with self._db.read() as conn:
             return int((await conn.execute(query)).scalar_one())
+
+    # ------------------------------------------------------------------------------ operations
+
+    async def list_deliveries(
+        self, *, status: str | None = None, ticket_id: int | None = None, limit: int = 50
+    ) -> list[D]:
+        """Deliveries newest (highest id) first, of one status and/or one ticket (None: any)."""
+        if status is not None and status not in STATUSES:
+            raise StoreError(f"unknown delivery status {status!r} (known: {', '.join(STATUSES)})")
+        if limit < 1:
+            return []
+        c = delivery.c
+        query = select(*_DELIVERY_COLUMNS).order_by(c.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(c.status == status)
+        if ticket_id is not None:
+            query = query.where(c.ticket_id == ticket_id)
+        async with self._db.read() as conn:
+            return [self._to_delivery(r) for r in await conn.execute(query)]
+
+    async def find(self, ids: Sequence[int]) -> list[D]:
+        """The deliveries of `ids` that exist, lowest id first."""
+        if not ids:
+            return []
+        return await self._deliveries(delivery.c.id.in_(sorted(set(ids))))
+
+    async def for_ticket(self, ticket_id: int) -> list[D]:
+        """Every delivery of the ticket (its ledger), oldest first (created_at, then id)."""
+        c = delivery.c
+        query = select(*_DELIVERY_COLUMNS).where(c.ticket_id == ticket_id).order_by(c.created_at, c.id)
+        async with self._db.read() as conn:
+            return [self._to_delivery(r) for r in await conn.execute(query)]
+
+    async def requeue(self, ids: Sequence[int], now: datetime) -> list[int]:
+        """Put the "dead" or "cancelled" deliveries of `ids` back in the queue: "pending", due now,
+        attempts 0, unclaimed (last_error is kept until the next attempt). Others are left alone.
+        Returns the ids requeued, lowest first."""
+        _aware("now", now)
+        if not ids:
+            return []
+        c = delivery.c
+        stmt = (
+            update(delivery)
+            .where(c.id.in_(sorted(set(ids))), c.status.in_(RETRYABLE))
+            .values(status=PENDING, due_at=now, attempts=0, updated_at=now, **_UNCLAIMED)
+            .returning(c.id)
+        )
+        async with self._db.write() as conn:
+            return sorted(int(r.id) for r in await conn.execute(stmt))

@@ -2,8 +2,9 @@
 
 One `transaction()` is one database transaction (on SQLite the single write connection, held
 from BEGIN IMMEDIATE; on PostgreSQL READ COMMITTED). A save writes, atomically: the ticket row
-(optimistic `version` check on update), its new flow logs, its ticket_user rows and one outbox
-row per domain event.
+(optimistic `version` check on update), its new flow logs, its ticket_user rows, one outbox
+row per domain event, one hook_call row per hook the change asks for (store.hooks) and the due
+work its timer / SLA events arm (store.due_work).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from core.decision import Decision
 from core.events import event_name, event_payload
 from core.ticket import SYSTEM_USER, FlowLog, Ticket
 from store.db import Database, DialectName, cacheable, upsert
+from store.due_work import due_rows, insert_due_rows
 from store.errors import StoreError
+from store.hooks import record_hook_calls
 from store.rows import log_from_row, log_values, ticket_from_row, ticket_values
 from store.tables import flow_log, outbox, sn_counter, ticket, ticket_user
 
@@ -132,7 +135,7 @@ class SqlTicketTx:
         result = await self._conn.execute(_INSERT_TICKET, values)
         ticket_id = int(result.scalar_one())
         stored = dataclasses.replace(t, id=ticket_id, sn=sn, version=1)
-        await self._append(stored, decision)
+        await self._append(stored, decision, 1)
         return stored
 
     async def update(self, decision: Decision, expected_version: int) -> bool:
@@ -146,7 +149,7 @@ class SqlTicketTx:
         result = await self._conn.execute(_UPDATE_TICKET, values)
         if result.rowcount != 1:
             return False
-        await self._append(t, decision)
+        await self._append(t, decision, expected_version + 1)
         return True
 
     # ----------------------------------------------------------------------------------- helpers
@@ -157,7 +160,7 @@ class SqlTicketTx:
         value = (await self._conn.execute(_SN_UPSERT[self._dialect], params)).scalar_one()
         return format_sn(prefix, day, int(value))
 
-    async def _append(self, t: Ticket, decision: Decision) -> None:
+    async def _append(self, t: Ticket, decision: Decision, version: int) -> None:
         logs = [_log_row(log, t.id) for log in decision.logs]
         if logs:
             await self._conn.execute(_INSERT_LOGS, logs)
@@ -178,6 +181,11 @@ class SqlTicketTx:
         ]
         if events:
             await self._conn.execute(_INSERT_OUTBOX, events)
+        due = due_rows(t.id, decision.events, t.updated_at)  # timers and SLA steps armed by the change
+        if due:
+            await insert_due_rows(self._conn, self._dialect, due)
+        # every hook call with the change that asks for it (the event stays in the outbox too)
+        await record_hook_calls(self._conn, self._dialect, t.id, version, decision.events, t.updated_at)
 
     async def _refresh_users(self, t: Ticket, logs: Iterable[FlowLog]) -> None:
         await self._conn.execute(_USERS_UPSERT[self._dialect], user_rows(t, logs))

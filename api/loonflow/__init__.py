@@ -37,7 +37,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
 def build(ctx: ApiContext) -> web.Application:
     """The /api/v1.0 sub-application: envelope and auth middlewares, then every route."""
     from api.auth import auth_middleware
-    from api.loonflow import tickets_read, tickets_write, urge, workflows
+    from api.loonflow import deliveries, tickets_read, tickets_write, urge, workflows
 
     sub = web.Application(
         middlewares=[envelope_middleware, auth_middleware], client_max_size=ctx.max_body_bytes
@@ -47,4 +47,5 @@ def build(ctx: ApiContext) -> web.Application:
     tickets_write.add_routes(sub.router)
     workflows.add_routes(sub.router)
     urge.add_routes(sub.router)
+    deliveries.add_routes(sub.router)
     return sub

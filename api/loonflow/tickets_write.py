@@ -49,10 +49,11 @@ Differences from loonflow (deliberate):
   sub-ticket of the parent's state has ended, the parent moves on by itself, so anyone else could
   push a ticket past its approvers (loonflow lets any user attach sub-tickets).
 - ``hook_call_back``: loonflow accepts a callback at any time, even before the hook fired. Here a
-  callback is accepted only while the ticket waits for a hook (its participant type is hook); it
-  is recorded with the actor ``hook``. ``msg`` may be left out (""). Matching a callback to a hook
-  call that was really made (and refusing one that was not) lands with the outbox that records
-  hook deliveries.
+  callback is accepted only while a hook call that was really made (a ``wait: true`` hook that
+  answered 2xx) waits for it in the ticket's CURRENT state; with a ``call_id`` in the body (the
+  one the hook was sent) it must be that call's. Otherwise it is refused with "no hook call is
+  waiting for ticket N in state X" (409) and nothing changes. It is recorded with the actor
+  ``hook`` and ends the call ("done", or "failed" for a false result). ``msg`` may be left out ("").
 - ``retry_script`` does not run anything in the request: it queues a new hook call (delivered by
   the outbox, with retries) and answers at once; ticketbot never runs server-side scripts.
 - ``hook_call_back`` does not need the acting user to see the ticket (the callback acts as the
@@ -61,6 +62,8 @@ Differences from loonflow (deliberate):
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
@@ -89,16 +92,18 @@ from core.commands import (
     UpdateFields,
 )
 from core.errors import Reason, Rejected
+from core.hook_calls import WAITING, HookCalls, apply_hook_result
 from core.org import Org
 from core.service import Done
 from core.ticket import Ticket
-from core.workflow import Workflow
+from core.workflow import ParticipantType, Workflow
 
 MAX_ID = 2**63 - 1  # ids are BIGINT: anything larger cannot exist
 MAX_KEY = 100  # a longer body key cannot be a field key
 MAX_USERNAME = 200  # nor a longer name a username
 HOOK_ACTOR = "hook"
 RETRY_MSG = "Ticket script or hook retry start successful"
+CALLBACK_LEASE = 30.0  # seconds a callback holds its hook call while the result is applied
 
 _IGNORED = frozenset({"username"})  # loonflow overwrites it with the header; so do we (by ignoring it)
 CREATE_PARAMS = frozenset(
@@ -399,8 +404,53 @@ async def hook_call_back(request: web.Request) -> web.Response:
         msg=_text(body, "msg"),
         fields=_object(body, "field_value"),
     )
-    await _execute(request, who, ticket_id, cmd, view=False)  # the actor is the hook, not the user
+    call_id = _text(body, "call_id").strip()
+    hooks = context(request).hooks
+    found, _, _ = await _usable_ticket(request, who, ticket_id, view=False)  # the actor is the hook
+    if hooks is None or found.participant_type != ParticipantType.HOOK or found.is_ended:
+        await _execute(request, who, ticket_id, cmd, view=False)  # (the engine refuses a non-hook state)
+        return ok()
+    await _hook_callback(request, who, found, hooks, call_id, cmd)
     return ok()
+
+
+async def _hook_callback(
+    request: web.Request, who: Caller, found: Ticket, hooks: HookCalls, call_id: str, cmd: HookResult
+) -> None:
+    """Apply a callback only to a hook call really made and waiting in the ticket's current state
+    (and named by `call_id` when given); the call is claimed while its result is applied, so two
+    callbacks cannot both apply, and ends "done" (result true) or "failed" (result false)."""
+    ctx = context(request)
+    refusal = f"no hook call is waiting for ticket {found.id} in state {found.state_id}"
+    waiting = await hooks.waiting_for(found.id, found.state_id)
+    if waiting is None or (call_id and not hmac.compare_digest(call_id.encode(), waiting.call_id.encode())):
+        raise ApiError(refusal, 409)
+    worker = f"callback:{secrets.token_hex(6)}"
+    if not await hooks.claim_waiting(waiting.id, worker, ctx.clock.now(), CALLBACK_LEASE):
+        raise ApiError(refusal, 409)
+
+    def guard(t: Ticket, wf: Workflow, org: Org) -> Rejected | None:
+        return (
+            None if who.may_use(t.workflow_id) else Rejected(Reason.NO_PERMISSION, who.refusal(t.workflow_id))
+        )
+
+    try:
+        result = await apply_hook_result(
+            ctx.service, ctx.queries, hooks, waiting, worker, WAITING, cmd, guard=guard
+        )
+    except BaseException:
+        await hooks.release(waiting.id, worker)
+        raise
+    if not isinstance(result, Done):
+        await hooks.release(waiting.id, worker)
+        if isinstance(result, Rejected) and result.reason == Reason.STALE:
+            raise ApiError(refusal, 409)
+        raise_for(result)
+    now = ctx.clock.now()
+    if cmd.result:
+        await hooks.mark_done(waiting.id, worker, now)
+    else:
+        await hooks.mark_failed(waiting.id, worker, now, cmd.msg or "the hook reported a failure")
 
 
 async def close(request: web.Request) -> web.Response:

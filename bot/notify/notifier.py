@@ -10,10 +10,16 @@ One pass (`run_once`):
    it (WeCom: its single-use response_code, kept 24 h; DingTalk: by outTrackId); otherwise (a code
    used or expired) a fresh result message is sent instead.
 
-Failures are retried with exponential backoff (`SendFailed.retry_after` is the floor); a delivery
-that keeps failing ends "dead" (sends) or closed with the error (closes) after the store's attempt
-limit. The background loop (`start`) runs a pass when kicked (after a ticket change) and every
-`poll_seconds` anyway, so a change made by another process is picked up too.
+Sends and closes are *claimed* for this worker (`worker`, until `lease` runs out; PostgreSQL:
+FOR UPDATE SKIP LOCKED), so several processes share the queue and no delivery is sent twice; a
+claim left by a worker that died is taken over once its lease has expired.
+
+Failures are retried with exponential backoff and full jitter (`SendFailed.retry_after` is the
+floor); a delivery that keeps failing ends "dead" (sends; logged at ERROR) or closed with the error
+(closes) after the store's attempt limit. A send that would exceed the recipient's message limit
+(bot.notify.ratelimit; WeCom: 30/min, 1000/h per person) is deferred, not failed, and not counted
+as an attempt. The background loop (`start`) runs a pass when kicked (after a ticket change) and
+every `poll_seconds` anyway, so a change made by another process is picked up too.
 """
 
 from __future__ import annotations
@@ -21,8 +27,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import random
+import secrets
+import socket
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -32,6 +42,8 @@ from bot.notify.plan import plan, signature
 from bot.notify.ports import (
     BUTTON_KINDS,
     CC,
+    DEAD,
+    ESCALATE,
     NOTICE,
     URGE,
     Delivery,
@@ -40,10 +52,11 @@ from bot.notify.ports import (
     Sender,
     SendFailed,
 )
+from bot.notify.ratelimit import RECIPIENT_LIMITS, Limit, RecipientLimiter
 from core.access import allowed_actions
 from core.org import Org
 from core.ports import Clock, Directory, TicketQueries, WorkflowCatalog
-from core.ticket import Ticket
+from core.ticket import SYSTEM_USER, Ticket
 from core.workflow import Workflow
 
 log = logging.getLogger("ticketbot.notify")
@@ -51,14 +64,28 @@ log = logging.getLogger("ticketbot.notify")
 BATCH = 100
 RETRY_BASE = 5.0
 RETRY_MAX = 3600.0
+RETRY_MIN = 1.0
 MAX_ROUNDS = 50
 STOP_TIMEOUT = 10.0
+CLAIM_LEASE = timedelta(minutes=5)  # longer than any send or close may take (client timeouts)
 
 
 def backoff(attempts: int, floor: float | None) -> float:
     """Seconds before the next try after `attempts` failures (5 s doubling, at most an hour)."""
     delay: float = min(RETRY_BASE * 2.0 ** min(attempts, 12), RETRY_MAX)
     return max(delay, floor or 0.0)
+
+
+def jittered_backoff(attempts: int, floor: float | None, rng: random.Random) -> float:
+    """`backoff` with full jitter: uniform between RETRY_MIN and the doubling ceiling, so failures
+    from one outage don't come back all at once; never below `floor` (the platform's retry-after)."""
+    ceiling = backoff(attempts, None)
+    return max(rng.uniform(min(RETRY_MIN, ceiling), ceiling), floor or 0.0)
+
+
+def worker_id() -> str:
+    """This process's name on its claims: "host:pid:random"."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class Notifier:
@@ -74,9 +101,15 @@ class Notifier:
         *,
         poll_seconds: float = 2.0,
         link_for: Callable[[int, str], str] | None = None,
+        worker: str | None = None,
+        lease: timedelta = CLAIM_LEASE,
+        rng: random.Random | None = None,
+        recipient_limits: Mapping[str, Sequence[Limit]] = RECIPIENT_LIMITS,
     ) -> None:
         """`link_for(ticket_id, username)` is the ticket page's link for that person (a signed one,
-        bot.page.links); by default the plain `{public_url}/tickets/{id}`."""
+        bot.page.links); by default the plain `{public_url}/tickets/{id}`. `worker` names this
+        process on its claims (default `worker_id()`), which hold for `lease`; `rng` draws the
+        retry jitter; `recipient_limits` are the per-person message limits by platform."""
         self.store = store
         self._queries = queries
         self._catalog = catalog
@@ -91,6 +124,10 @@ class Notifier:
         self._task: asyncio.Task[None] | None = None
         self._held: set[int] = set()
         self._stopping = False
+        self.worker = worker or worker_id()
+        self._lease = lease
+        self._rng = rng or random.SystemRandom()
+        self.limiter = RecipientLimiter(recipient_limits)
 
     # ---------------------------------------------------------------- loop
 
@@ -215,12 +252,16 @@ class Notifier:
     # ---------------------------------------------------------------- 2. send
 
     async def _sends(self) -> int:
-        due = await self.store.due_sends(self._clock.now(), BATCH)
+        due = await self.store.claim_due_sends(self.worker, self._clock.now(), BATCH, self._lease)
         if not due:
             return 0
         org = await self._directory.org()
         for d in due:
             try:
+                wait = self.limiter.wait(d.platform, d.address, self._clock.now())
+                if wait > 0:
+                    await self._defer(d, wait, f"over the recipient's message limit on {d.platform}")
+                    continue
                 await self._send(d, org)
             except Exception as exc:  # a bug or an unexpected answer must not block the others
                 await self._crashed(d, exc, close=False)
@@ -238,7 +279,9 @@ class Notifier:
                 return None, "the recipient no longer has a decision to make"
             if d.kind == URGE:
                 card = urge_card(ticket, wf, org, d.recipient, actions, urger=d.actor, link_url=link, now=now)
-                if d.note:
+                if d.note and d.actor == SYSTEM_USER:  # an SLA reminder or urge says it all itself
+                    card = replace(card, subtitle=d.note)
+                elif d.note:
                     card = replace(card, subtitle=f"{card.subtitle}：{d.note}")
             else:
                 card = pending_card(ticket, wf, org, d.recipient, actions, link_url=link, now=now)
@@ -249,6 +292,11 @@ class Notifier:
             base = result_card(ticket, wf, org, None, link_url=link, now=now)
             subtitle = "你的工单已结束" if ticket.is_ended else "你的工单有新进展"
             return replace(base, kind=CardKind.INFO, subtitle=subtitle, result_text=d.note), ""
+        if d.kind == ESCALATE:  # read-only: the leader is told, the handlers keep the decision
+            if ticket.is_ended or ticket.is_deleted or ticket.state_id != d.state_id:
+                return None, "the ticket moved on before the escalation was sent"
+            base = result_card(ticket, wf, org, None, link_url=link, now=now)
+            return replace(base, kind=CardKind.INFO, subtitle=d.note, result_text=base.subtitle), ""
         return None, f"unknown delivery kind {d.kind!r}"
 
     async def _send(self, d: Delivery, org: Org) -> None:
@@ -270,6 +318,7 @@ class Notifier:
         except SendFailed as exc:
             await self._failed(d, exc, close=False)
             return
+        self.limiter.record(d.platform, d.address, now)
         live = bool(card.buttons)
         await self.store.mark_sent(
             d.id,
@@ -303,8 +352,27 @@ class Notifier:
         )
         await self._failed(d, SendFailed(f"{type(exc).__name__}: {exc}", retry_after=RETRY_BASE), close=close)
 
+    async def _defer(self, d: Delivery, wait: float, why: str) -> None:
+        """Send `d` later without counting an attempt (a rate limit, not a failure)."""
+        now = self._clock.now()
+        await self.store.defer(d.id, now + timedelta(seconds=max(wait, RETRY_MIN)), now)
+        log.info(
+            "delivery deferred",
+            extra={
+                "ticket_id": d.ticket_id,
+                "delivery": d.id,
+                "platform": d.platform,
+                "to": d.recipient,
+                "why": why,
+                "retry_in_s": round(max(wait, RETRY_MIN)),
+            },
+        )
+
     async def _failed(self, d: Delivery, exc: SendFailed, *, close: bool) -> None:
         now = self._clock.now()
+        if exc.rate_limited and not close:
+            await self._defer(d, exc.retry_after or RETRY_BASE, str(exc))
+            return
         if exc.retry_after is None and not close:
             await self.store.cancel(d.id, f"refused: {exc}", now)
             log.warning(
@@ -312,10 +380,25 @@ class Notifier:
                 extra={"ticket_id": d.ticket_id, "delivery": d.id, "to": d.recipient, "error": str(exc)},
             )
             return
-        delay = backoff(d.attempts, exc.retry_after)
+        delay = jittered_backoff(d.attempts, exc.retry_after, self._rng)
         status = await self.store.retry_later(d.id, str(exc), now + timedelta(seconds=delay), close=close)
+        if status == DEAD:
+            log.error(
+                "delivery dead: given up after repeated failures (`ticketbot outbox retry %s` resends it)",
+                d.id,
+                extra={
+                    "ticket_id": d.ticket_id,
+                    "delivery": d.id,
+                    "platform": d.platform,
+                    "to": d.recipient,
+                    "kind": d.kind,
+                    "attempts": d.attempts + 1,
+                    "error": str(exc),
+                },
+            )
+            return
         log.warning(
-            "delivery failed; retrying" if status != "dead" else "delivery failed; given up",
+            "delivery failed; retrying",
             extra={
                 "ticket_id": d.ticket_id,
                 "delivery": d.id,
@@ -352,12 +435,14 @@ class Notifier:
         return replace(card, result_text=d.close_note) if d.close_note else card
 
     async def _closes(self) -> int:
-        due = [d for d in await self.store.due_closes(self._clock.now(), BATCH) if d.id not in self._held]
-        if not due:
+        claimed = await self.store.claim_due_closes(self.worker, self._clock.now(), BATCH, self._lease)
+        if not claimed:
             return 0
-        org = await self._directory.org()
-        for d in due:
-            if d.id in self._held:  # held since the list was read: a click is answering it
+        due = [d for d in claimed if d.id not in self._held]
+        org = await self._directory.org() if due else None
+        for d in claimed:
+            if d.id in self._held or org is None:  # a click is answering it: leave it to the click
+                await self.store.unclaim(d.id, self.worker)
                 continue
             try:
                 await self._close(d, org)
@@ -387,6 +472,7 @@ class Notifier:
             except SendFailed as exc:
                 await self._failed(d, exc, close=True)
                 return
+            self.limiter.record(d.platform, d.address, now)
         await self.store.mark_closed(d.id, now)
         log.info(
             "card closed" if usable else "card expired; result sent as a new message",

@@ -24,6 +24,7 @@ PENDING = "pending"  # a card with the recipient's buttons (待处理)
 URGE = "urge"  # 催办: the pending card again, flagged as urged
 CC = "cc"  # 抄送: read-only notice
 NOTICE = "notice"  # the requester is told what happened
+ESCALATE = "escalate"  # SLA escalation: a read-only notice to a handler's department leader
 BUTTON_KINDS = frozenset({PENDING, URGE})
 
 # statuses
@@ -124,6 +125,29 @@ class DeliveryStore(Protocol):
         """Status "sent", close_due_at <= now and closed_at null, lowest id first."""
         ...
 
+    async def claim_due_sends(
+        self, worker: str, now: datetime, limit: int, lease: timedelta
+    ) -> Sequence[Delivery]:
+        """`due_sends` not claimed by another worker (or whose claim expired), each claimed for
+        `worker` until now + lease (PostgreSQL: FOR UPDATE SKIP LOCKED). mark_sent, retry_later,
+        cancel and defer finish the claim."""
+        ...
+
+    async def claim_due_closes(
+        self, worker: str, now: datetime, limit: int, lease: timedelta
+    ) -> Sequence[Delivery]:
+        """`due_closes`, claimed as in `claim_due_sends` (mark_closed, retry_later finish it)."""
+        ...
+
+    async def unclaim(self, id: int, worker: str) -> None:
+        """Give up `worker`'s claim on `id` without doing anything (another worker may take it)."""
+        ...
+
+    async def defer(self, id: int, due_at: datetime, now: datetime) -> None:
+        """Send a "pending" delivery later on purpose (rate limit): due_at, claim finished, the
+        attempt NOT counted."""
+        ...
+
     async def mark_sent(
         self,
         id: int,
@@ -190,10 +214,19 @@ class SentRef:
 class SendFailed(Exception):
     """A platform refused or failed a send/update. `retry_after` (seconds) None: don't retry."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, code_used: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        code_used: bool = False,
+        rate_limited: bool = False,
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.code_used = code_used  # an update failed because the response_code is used/expired
+        # the recipient's message limit: deferred by retry_after, not counted as a failed attempt
+        self.rate_limited = rate_limited
 
 
 class Sender(Protocol):

@@ -38,7 +38,7 @@ CONFIG_RETRY_SECONDS = 600.0
 
 def _failed(exc: WeComError) -> SendFailed:
     if isinstance(exc, RateLimited):
-        return SendFailed(str(exc), retry_after=max(1.0, exc.retry_after_seconds))
+        return SendFailed(str(exc), retry_after=max(1.0, exc.retry_after_seconds), rate_limited=True)
     if isinstance(exc, ResponseCodeInvalid):
         return SendFailed(str(exc), code_used=True)
     if isinstance(exc, WeComBusy | WeComUnavailable):

@@ -21,6 +21,7 @@ import logging
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,11 +50,10 @@ with warnings.catch_warnings():  # schemathesis 3 still uses jsonschema's deprec
     )
 
 from api.openapi import OPENAPI_PATH, PREFIX, add_openapi_route, openapi_document
-from bot.app import RUNTIME, create_app
+from bot.app import create_app
 from config.settings import load_settings
 from core.workflow import CustomField, FieldAccess, FieldType, Workflow
-from tests.api.conftest import CONFIG, Api, loonflow_headers
-from tests.fakes import RecordingSender
+from tests.api.conftest import CONFIG, Api, HookTarget, config_with_hook, loonflow_headers, make_api
 
 
 def _many_more(self: Any) -> bool:
@@ -261,6 +261,7 @@ class World:
     base_url: str
     workflows: tuple[Workflow, ...]
     users: tuple[str, ...] = FOCUS_USERS
+    hooks_settled: Callable[[], None] = lambda: None  # every due hook call made (blocking)
 
     @property
     def state_ids(self) -> list[int]:
@@ -274,9 +275,12 @@ class World:
 class Seeder:
     """Creates fresh tickets over HTTP (blocking; from the run's thread)."""
 
-    def __init__(self, session: requests.Session, base_url: str) -> None:
+    def __init__(
+        self, session: requests.Session, base_url: str, hooks_settled: Callable[[], None] = lambda: None
+    ) -> None:
         self.session = session
         self.base_url = base_url
+        self.hooks_settled = hooks_settled
 
     def call(self, method: str, path: str, username: str, body: dict[str, Any]) -> Any:
         url = f"{self.base_url}{PREFIX}/{path}"
@@ -322,6 +326,7 @@ class Seeder:
         ids += [self.create(work_order), self.create(leave)]
         self.call("PATCH", f"tickets/{ids[1]}", "wangqiang", {"transition_id": 152})
         self.call("PUT", f"tickets/{ids[3]}/state", "admin", {"state_id": 205, "suggestion": "to the hook"})
+        self.hooks_settled()  # the hook was called: its callback is accepted
         self.call("POST", f"tickets/{ids[5]}/add_node", "wangqiang", {"target_username": "yangfan"})
         return ids
 
@@ -621,7 +626,7 @@ def run_operations(world: World, examples: int, *, focused: bool) -> Report:
     report = Report()
     with requests.Session() as session:
         session.trust_env = False  # never through a proxy of the environment
-        seeder = Seeder(session, world.base_url)
+        seeder = Seeder(session, world.base_url, world.hooks_settled)
         seeder.seed()  # small generated ids hit these
         for method, path in sorted(documented_operations(openapi_document()), key=lambda mp: (mp[1], mp[0])):
             doc = openapi_document()
@@ -647,7 +652,14 @@ async def _property_run(
     api: Api, examples: int, caplog: pytest.LogCaptureFixture, *, focused: bool
 ) -> Report:
     server = api.client.server
-    world = World(f"http://{server.host}:{server.port}", tuple(api.runtime.catalog.all()))
+    loop = asyncio.get_running_loop()
+
+    def hooks_settled() -> None:
+        asyncio.run_coroutine_threadsafe(api.hooks_settled(), loop).result(timeout=60)
+
+    world = World(
+        f"http://{server.host}:{server.port}", tuple(api.runtime.catalog.all()), hooks_settled=hooks_settled
+    )
     with caplog.at_level(logging.ERROR):
         report = await asyncio.to_thread(run_operations, world, examples, focused=focused)
     report.failures.extend(f"logged: {line}" for line in _errors_logged(caplog))
@@ -680,14 +692,13 @@ async def test_generated_requests_get_documented_answers(
 
 
 @pytest.fixture
-async def strict_api(aiohttp_client: Any, database_url: str) -> Api:
-    settings_ = load_settings(
-        env={"TICKETBOT_API_STRICT_STATUS": "1"}, database_url=database_url, config_dir=CONFIG
-    )
-    assert settings_.api_strict_status
-    app = await create_app(settings_, senders={"wecom": RecordingSender()})
-    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
-    return Api(client, app[RUNTIME])
+async def strict_api(
+    aiohttp_client: Any, database_url: str, tmp_path: Path, hook_target: tuple[HookTarget, str]
+) -> Api:
+    config = config_with_hook(tmp_path, hook_target[1])
+    strict = await make_api(aiohttp_client, database_url, config, {"TICKETBOT_API_STRICT_STATUS": "1"})
+    assert strict.runtime.settings.api_strict_status
+    return strict
 
 
 @SQLITE_ONLY

@@ -385,7 +385,8 @@ async def test_delete_without_a_body(api: Api) -> None:
 
 
 async def _to_hook_state(api: Api) -> int:
-    """An IT access request that reached 205 (自动授权), waiting for the provisioning hook."""
+    """An IT access request that reached 205 (自动授权), its provisioning hook called (the local
+    hook target answered {"code": 0}) and waiting for the callback."""
     ticket_id = await create(api, "liuyang", IT_ACCESS, 251, **IT_FIELDS)
     await succeed(api, "PATCH", f"tickets/{ticket_id}", "wangqiang", {"transition_id": 252})
     await succeed(api, "POST", f"tickets/{ticket_id}/accept", "sunhao")
@@ -394,6 +395,7 @@ async def _to_hook_state(api: Api) -> int:
     )
     t = await ticket(api, ticket_id)
     assert (t.state_id, t.participant_type) == (205, ParticipantType.HOOK)
+    await api.hooks_settled()
     return ticket_id
 
 
@@ -411,6 +413,7 @@ async def test_hook_failure_retry_and_success(api: Api) -> None:
     assert body["msg"] == RETRY_MSG
     t = await ticket(api, ticket_id)
     assert (t.state_id, t.script_run_last_result) == (205, True)
+    await api.hooks_settled()  # the retried hook is called: a new call waits for the callback
 
     await succeed(
         api,

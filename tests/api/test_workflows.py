@@ -325,8 +325,11 @@ async def test_hook_participant_shows_the_url_never_the_token(api: Api) -> None:
     status, body = await api.call("GET", "workflows/2/states")
     assert status == 200
     hook = next(s for s in body["data"]["value"] if s["id"] == 205)
-    assert (hook["participant_type_id"], hook["participant"]) == (10, "http://127.0.0.1:9/hook")
-    assert hook["participant_info"]["participant_alias"] == "http://127.0.0.1:9/hook"
+    url = api.runtime.settings.config_dir.joinpath("workflows", "it_access.yaml").read_text("utf-8")
+    configured = url.split("url: ", 1)[1].split()[0]  # the shipped URL, pointed at the test's hook target
+    assert configured.startswith("http://127.0.0.1:") and configured.endswith("/hook")
+    assert (hook["participant_type_id"], hook["participant"]) == (10, configured)
+    assert hook["participant_info"]["participant_alias"] == configured
     for path in ("workflows/2/states", "workflows/states/205", "workflows/2", "workflows/2/transitions"):
         status, body = await api.call("GET", path)
         assert body["code"] == 0

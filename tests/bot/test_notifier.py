@@ -240,3 +240,116 @@ async def test_the_loop_stops_even_when_stopped_right_after_a_kick(world: World)
         notifier.kick()
         async with asyncio.timeout(5):  # a guard against a hang, never a wait
             await notifier.stop()
+
+
+# ------------------------------------------------------------------ jitter, rate limits, dead letters
+
+
+def test_jittered_backoff_is_full_jitter_under_the_doubling_ceiling() -> None:
+    import random
+
+    from bot.notify.notifier import RETRY_MAX, RETRY_MIN, backoff, jittered_backoff
+
+    for attempts in range(16):
+        draws = [jittered_backoff(attempts, None, random.Random(seed)) for seed in range(50)]
+        assert all(RETRY_MIN <= d <= backoff(attempts, None) <= RETRY_MAX for d in draws)
+        if attempts >= 2:
+            assert len(set(draws)) > 40  # spread out, not a thundering herd
+    assert jittered_backoff(5, None, random.Random(3)) == jittered_backoff(5, None, random.Random(3))
+    assert all(jittered_backoff(0, 90.0, random.Random(s)) == 90.0 for s in range(10))  # the floor wins
+
+
+class LowestDraw:
+    """An rng whose jitter is always the shortest possible wait."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return a
+
+
+def tuned_notifier(w: World, **kw: Any) -> Notifier:
+    return Notifier(
+        w.store,
+        SqlTicketQueries(w.runtime.db),
+        w.runtime.catalog,
+        w.runtime.directory,
+        {"wecom": w.sender},
+        w.clock,
+        "https://bot.example.com",
+        **kw,
+    )
+
+
+async def test_the_notifier_draws_its_retry_delay_from_the_injected_rng(world: World) -> None:
+    notifier = tuned_notifier(world, rng=LowestDraw())  # type: ignore[arg-type]
+    await create_leave(world)
+    world.sender.fail.append(SendFailed("busy", retry_after=0.5))
+    await notifier.drain()
+    assert world.sender.sent == []
+    world.clock.advance(seconds=1)  # RETRY_MIN, the lowest draw
+    await notifier.drain()
+    assert len(world.sender.to("WangQiang")) == 1
+
+
+async def test_sends_over_a_recipients_limit_are_deferred_not_failed(world: World) -> None:
+    from bot.notify.ratelimit import Limit
+
+    notifier = tuned_notifier(world, recipient_limits={"wecom": (Limit(2, timedelta(minutes=1)),)})
+    ids = [await create_leave(world) for _ in range(3)]
+    await notifier.drain()
+    assert len(world.sender.to("WangQiang")) == 2
+    (late,) = await world.store.open_for_ticket(ids[2])
+    assert (late.status, late.attempts, late.last_error) == ("pending", 0, "")
+    assert late.due_at == world.clock.now() + timedelta(minutes=1)
+    world.clock.advance(seconds=59)
+    assert await notifier.drain() == 0
+    world.clock.advance(seconds=1)
+    await notifier.drain()
+    assert len(world.sender.to("WangQiang")) == 3
+
+
+async def test_a_platform_rate_limit_is_a_deferral_not_an_attempt(world: World) -> None:
+    ticket_id = await create_leave(world)
+    world.sender.fail.append(SendFailed("over 30/min", retry_after=42, rate_limited=True))
+    await world.notifier.drain()
+    (d,) = await world.store.open_for_ticket(ticket_id)
+    assert (d.status, d.attempts) == ("pending", 0)
+    assert d.due_at == world.clock.now() + timedelta(seconds=42)
+
+
+def test_wecom_allows_30_messages_a_minute_and_1000_an_hour_per_person() -> None:
+    from bot.notify.ratelimit import RecipientLimiter
+
+    limiter = RecipientLimiter()
+    t0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    for i in range(30):
+        assert limiter.wait("wecom", "WangQiang", t0 + timedelta(seconds=i)) == 0
+        limiter.record("wecom", "WangQiang", t0 + timedelta(seconds=i))
+    assert limiter.wait("wecom", "WangQiang", t0 + timedelta(seconds=30)) == 30.0  # the 1st leaves at 60 s
+    assert limiter.wait("wecom", "LiNa", t0) == 0  # per person
+    assert limiter.wait("dingtalk", "WangQiang", t0) == 0  # DingTalk documents no per-person limit
+    assert limiter.wait("wecom", "WangQiang", t0 + timedelta(seconds=60)) == 0
+    hourly = RecipientLimiter()
+    for i in range(1000):
+        hourly.record("wecom", "x", t0 + timedelta(minutes=3 * i / 60))  # 20 a minute
+    assert hourly.wait("wecom", "x", t0 + timedelta(minutes=50)) > 0
+
+
+async def test_a_dead_delivery_is_logged_once_at_error_with_its_ticket_recipient_platform_and_error(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    from store.deliveries import MAX_ATTEMPTS
+
+    ticket_id = await create_leave(world)
+    caplog.set_level("INFO", logger="ticketbot.notify")
+    for _ in range(MAX_ATTEMPTS + 2):
+        world.sender.fail = [SendFailed("HTTP 502 bad gateway", retry_after=1)]
+        await world.notifier.drain()
+        world.clock.advance(hours=2)
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    (dead,) = errors
+    assert dead.getMessage().startswith("delivery dead")
+    attrs = vars(dead)
+    assert (attrs["ticket_id"], attrs["platform"], attrs["to"]) == (ticket_id, "wecom", "wangqiang")
+    assert attrs["error"] == "HTTP 502 bad gateway" and attrs["attempts"] == MAX_ATTEMPTS
+    assert world.sender.sent == []

@@ -1,0 +1,1 @@
+"""Hooks (participant type hook): the worker that makes every recorded hook call, signed, with retries."""

@@ -1,0 +1,345 @@
+"""`ticketbot outbox list | retry | replay`: the operations side of the outbox.
+
+- `list` shows deliveries (one message to one person on one platform) newest first, as a table
+  or as JSON;
+- `retry` puts "dead" or "cancelled" deliveries back in the queue (due now, attempts reset); the
+  running service sends them on its next pass;
+- `replay` plans fresh cards for a ticket's current handlers (bot.notify.replay), e.g. after an
+  outage or when a platform message was deleted; the running service sends them.
+
+Hook calls are not listed here yet (store/hooks.py is being written alongside).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.notify.plan import AddressOf
+from bot.notify.ports import Delivery, OutboxEvent
+from config.settings import Settings, load_settings
+from core.org import User
+from store.errors import StoreError
+
+STATUSES = ("pending", "sent", "dead", "cancelled", "all")
+MAX_ID = 2**63 - 1
+MAX_LIMIT = 10_000
+ERROR_WIDTH = 60
+
+
+class _HELP(argparse.HelpFormatter):
+    """Wraps one-line texts (descriptions) like argparse does; keeps multi-line ones (the examples)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def _positive(name: str, maximum: int = MAX_ID) -> Any:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {raw!r}") from None
+        if not 1 <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"{name} must be within 1..{maximum}, got {value}")
+        return value
+
+    parse.__name__ = name  # argparse names the type in its errors
+    return parse
+
+
+def add_outbox_parser(sub: Any) -> None:
+    """Register `outbox list | retry | replay` on the top-level subparsers `sub`."""
+    outbox = sub.add_parser(
+        "outbox",
+        help="see, retry and replay the messages sent to people (deliveries)",
+        formatter_class=_HELP,
+        description="The outbox: every card, card update and notice sent to one person on one "
+        "platform is a delivery, sent with backoff and ended 'dead' after repeated failures. "
+        "These commands read and change the database directly; a running `ticketbot serve` "
+        "sends what they queue within a few seconds.",
+        epilog="examples:\n"
+        "  ticketbot outbox list --status dead\n"
+        "  ticketbot outbox retry --dead\n"
+        "  ticketbot outbox replay --ticket 42",
+    )
+    cmds = outbox.add_subparsers(dest="outbox_command", metavar="OUTBOX_COMMAND")
+    db_help = "SQLAlchemy async URL (TICKETBOT_DATABASE_URL)"
+
+    ls = cmds.add_parser(
+        "list",
+        help="list deliveries, newest first",
+        formatter_class=_HELP,
+        description="List deliveries newest first: id, ticket, platform, recipient, kind (pending "
+        "card, urge, cc, notice), status, failed attempts, when it is due (pending, dead, "
+        "cancelled) or was sent, and the last error.",
+        epilog="examples:\n"
+        "  ticketbot outbox list                      # the 50 newest\n"
+        "  ticketbot outbox list --status dead        # what was given up\n"
+        "  ticketbot outbox list --ticket 42 --status all --limit 500\n"
+        "  ticketbot outbox list --status pending --json | jq '.[].id'",
+    )
+    ls.add_argument("--status", choices=STATUSES, default="all", help="only this status (default all)")
+    ls.add_argument("--ticket", type=_positive("ticket"), metavar="N", help="only ticket N's deliveries")
+    ls.add_argument(
+        "--limit",
+        type=_positive("limit", MAX_LIMIT),
+        default=50,
+        metavar="N",
+        help=f"at most N rows (default 50, at most {MAX_LIMIT})",
+    )
+    ls.add_argument("--json", action="store_true", help="print JSON (every field, times in ISO 8601 UTC)")
+    ls.add_argument("--database-url", help=db_help)
+
+    retry = cmds.add_parser(
+        "retry",
+        help="send dead or cancelled deliveries again",
+        formatter_class=_HELP,
+        description="Put dead or cancelled deliveries back in the queue: status pending, due now, "
+        "failed attempts reset to 0. Deliveries in another status are left alone (and named). An "
+        "unknown id is an error and nothing is changed. A card for a ticket that has moved on since "
+        "is cancelled again when its turn comes, not sent.",
+        epilog="examples:\n"
+        "  ticketbot outbox retry 17 18\n"
+        "  ticketbot outbox retry --dead              # every dead delivery\n"
+        "  ticketbot outbox retry --dead --ticket 42",
+    )
+    retry.add_argument("ids", nargs="*", type=_positive("id"), metavar="ID", help="delivery ids")
+    retry.add_argument("--dead", action="store_true", help="every dead delivery (of --ticket)")
+    retry.add_argument("--ticket", type=_positive("ticket"), metavar="N", help="with --dead: only ticket N")
+    retry.add_argument("--database-url", help=db_help)
+
+    rp = cmds.add_parser(
+        "replay",
+        help="send a ticket's current cards again",
+        formatter_class=_HELP,
+        description="Plan a fresh card for every current handler of the ticket who has a one-click "
+        "decision, on every enabled platform where they have an address, even if cards were sent "
+        "before (after an outage, or when a platform message was deleted). A card already queued "
+        "and not sent yet is not doubled. Exits 1, changing nothing, when there is nothing to "
+        "replay (the ticket ended, nobody can be reached, ...). Loads the config like `serve`.",
+        epilog="examples:\n  ticketbot outbox replay --ticket 42",
+    )
+    rp.add_argument("--ticket", type=_positive("ticket"), metavar="N", required=True, help="the ticket")
+    rp.add_argument("--config", type=Path, help="config directory (TICKETBOT_CONFIG_DIR)")
+    rp.add_argument("--database-url", help=db_help)
+
+
+# ------------------------------------------------------------------------------------ output
+
+
+def _time(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
+
+
+def _one_line(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _when(d: Delivery) -> str:
+    if d.status == "sent":
+        closed = f", closed {_time(d.closed_at)}" if d.closed_at is not None else ""
+        return f"sent {_time(d.sent_at)}{closed}"
+    return f"due {_time(d.due_at)}"
+
+
+def format_table(rows: Sequence[Delivery]) -> str:
+    header = ("ID", "TICKET", "PLATFORM", "RECIPIENT", "KIND", "STATUS", "ATTEMPTS", "DUE/SENT", "LAST ERROR")
+    body = [
+        (
+            str(d.id),
+            str(d.ticket_id),
+            d.platform,
+            d.recipient,
+            d.kind,
+            d.status,
+            str(d.attempts),
+            _when(d),
+            _one_line(d.last_error, ERROR_WIDTH),
+        )
+        for d in rows
+    ]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *body]
+    )
+
+
+def as_json(d: Delivery) -> dict[str, Any]:
+    """Every field but the single-use response_code, times in ISO 8601."""
+    out: dict[str, Any] = {}
+    for name in Delivery.__dataclass_fields__:
+        if name == "response_code":
+            continue
+        value = getattr(d, name)
+        out[name] = value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
+    return out
+
+
+# ------------------------------------------------------------------------------------ commands
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "database_url", None) is not None:
+        overrides["database_url"] = args.database_url
+    if getattr(args, "config", None) is not None:
+        overrides["config_dir"] = args.config
+    return load_settings(**overrides)
+
+
+def _store(url: str) -> Any:
+    from store.db import Database
+    from store.deliveries import SqlDeliveries
+
+    db = Database(url)
+    return db, SqlDeliveries(db, delivery_type=Delivery, event_type=OutboxEvent)
+
+
+async def _list(settings: Settings, args: argparse.Namespace) -> int:
+    db, store = _store(settings.database_url)
+    try:
+        status = None if args.status == "all" else args.status
+        rows: list[Delivery] = await store.list_deliveries(
+            status=status, ticket_id=args.ticket, limit=args.limit
+        )
+    finally:
+        await db.dispose()
+    if args.json:
+        print(json.dumps([as_json(d) for d in rows], ensure_ascii=False, indent=2))
+    elif not rows:
+        print(
+            "no deliveries"
+            + (f" of ticket {args.ticket}" if args.ticket else "")
+            + (f" with status {status}" if status else "")
+        )
+    else:
+        print(format_table(rows))
+    return 0
+
+
+async def _retry(settings: Settings, args: argparse.Namespace) -> int:
+    if bool(args.ids) == bool(args.dead):
+        print("ticketbot: outbox retry needs delivery ids or --dead (not both)", file=sys.stderr)
+        return 2
+    if args.ticket is not None and not args.dead:
+        print("ticketbot: outbox retry: --ticket goes with --dead", file=sys.stderr)
+        return 2
+    db, store = _store(settings.database_url)
+    try:
+        if args.dead:
+            found: list[Delivery] = await store.list_deliveries(
+                status="dead", ticket_id=args.ticket, limit=MAX_ID
+            )
+            if not found:
+                print("no dead deliveries" + (f" of ticket {args.ticket}" if args.ticket else ""))
+                return 0
+        else:
+            found = await store.find(args.ids)
+            unknown = sorted(set(args.ids) - {d.id for d in found})
+            if unknown:
+                print(
+                    f"ticketbot: no delivery {', '.join(map(str, unknown))}; nothing was changed",
+                    file=sys.stderr,
+                )
+                return 1
+        done: list[int] = await store.requeue([d.id for d in found], datetime.now(UTC))
+    finally:
+        await db.dispose()
+    if done:
+        print(
+            f"requeued {len(done)} deliver{'y' if len(done) == 1 else 'ies'} (pending, due now): {', '.join(map(str, done))}"
+        )
+    left = sorted((d for d in found if d.id not in done), key=lambda d: d.id)
+    if left:
+        print(
+            "left alone (only dead or cancelled ones are retried): "
+            + ", ".join(f"{d.id} ({d.status})" for d in left)
+        )
+    return 0
+
+
+def _platforms(settings: Settings) -> dict[str, AddressOf]:
+    """The enabled platforms (as `serve` enables their senders) and a person's address on each."""
+    out: dict[str, AddressOf] = {}
+    if settings.wecom_enabled and settings.wecom_secret and settings.wecom_agent_id is not None:
+
+        def wecom(user: User) -> str:
+            return user.wecom_userid or ""
+
+        out["wecom"] = wecom
+    if settings.dingtalk_enabled:
+
+        def dingtalk(user: User) -> str:
+            return user.dingtalk_staff_id or ""
+
+        out["dingtalk"] = dingtalk
+    return out
+
+
+async def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import build_runtime
+    from bot.notify.replay import replay
+    from store.deliveries import SqlDeliveries
+    from store.queries import SqlTicketQueries
+
+    runtime = await build_runtime(settings)
+    try:
+        ticket = await SqlTicketQueries(runtime.db).get_ticket(args.ticket)
+        if ticket is None or ticket.is_deleted:
+            print(f"ticketbot: ticket {args.ticket} does not exist; nothing was changed", file=sys.stderr)
+            return 1
+        wf = runtime.catalog.get(ticket.workflow_id, ticket.workflow_version) or runtime.catalog.get(
+            ticket.workflow_id
+        )
+        if wf is None:
+            print(
+                f"ticketbot: the workflow {ticket.workflow_id} of ticket {ticket.id} is not configured; "
+                "nothing was changed",
+                file=sys.stderr,
+            )
+            return 1
+        store = SqlDeliveries(runtime.db, delivery_type=Delivery, event_type=OutboxEvent)
+        now = datetime.now(UTC)
+        org = await runtime.directory.org()
+        token = f"{now:%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+        planned = replay(ticket, wf, org, await store.open_for_ticket(ticket.id), _platforms(settings), token)
+        ids = await store.commit_plan([], planned.new, [], [], now) if planned.new else []
+        made: list[Delivery] = await store.find(ids)
+    finally:
+        await runtime.db.dispose()
+    for note in planned.notes:
+        print(f"note: {note}", file=sys.stderr if not made else sys.stdout)
+    if not made:
+        print(f"ticketbot: nothing to replay for ticket {ticket.id}; nothing was changed", file=sys.stderr)
+        return 1
+    print(f"replayed ticket {ticket.id}: {len(made)} fresh card{'s' if len(made) != 1 else ''} queued")
+    print(format_table(made))
+    return 0
+
+
+def run_outbox(args: argparse.Namespace) -> int:
+    """`ticketbot outbox ...`; 0 done, 1 refused or failed (the message says why), 2 bad usage."""
+    command = {"list": _list, "retry": _retry, "replay": _replay}.get(args.outbox_command or "")
+    if command is None:
+        print(
+            "ticketbot: outbox needs a command: list, retry or replay (see ticketbot outbox --help)",
+            file=sys.stderr,
+        )
+        return 2
+    settings = _settings(args)
+    try:
+        return asyncio.run(command(settings, args))
+    except StoreError as exc:
+        print(f"ticketbot: outbox {args.outbox_command} failed: {exc}", file=sys.stderr)
+        return 1
