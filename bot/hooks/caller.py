@@ -28,7 +28,6 @@ The background loop (`start`) runs a pass when kicked (after a ticket change) an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -45,6 +44,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.kicked import KickedLoop
 from core.commands import HookResult
 from core.errors import Reason, Rejected
 from core.hook_calls import MAX_ATTEMPTS, PENDING, HookCall, HookCalls, apply_hook_result, moot
@@ -62,7 +62,6 @@ RETRY_BASE = 5.0
 RETRY_MAX = 3600.0
 JITTER = 0.2
 MAX_ROUNDS = 50
-STOP_TIMEOUT = 10.0
 MAX_ANSWER_BYTES = 64 * 1024
 SIGNATURE_HEADER = "X-Ticketbot-Signature"
 CALL_ID_HEADER = "X-Ticketbot-Call-Id"
@@ -189,51 +188,27 @@ class HookCaller:
         self._session = session
         self._own_session = session is None
         self.worker = worker or worker_name()
-        self._poll = poll_seconds
         self._timeout = timeout
         self._lease = lease
         self._rnd = rnd
         self._epoch = epoch
-        self._wake = asyncio.Event()
+        self._loop = KickedLoop("hooks", self.drain, poll_seconds)
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
 
     # ---------------------------------------------------------------- loop
 
     def kick(self) -> None:
         """A ticket changed: run a pass soon."""
-        self._wake.set()
+        self._loop.kick()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="hooks")
+        self._loop.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            self._stopping = True
-            self._wake.set()
-            task.cancel()
-            done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
-            if not done:
-                log.warning("the hook caller did not stop in time; left behind")
+        await self._loop.stop()
         if self._own_session and self._session is not None:
             await self._session.close()
             self._session = None
-
-    async def _loop(self) -> None:
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll):
-                    await self._wake.wait()
-            if self._stopping:
-                return
-            self._wake.clear()
-            try:
-                await self.drain()
-            except Exception:
-                log.exception("hook pass failed; retrying on the next poll")
 
     async def drain(self) -> int:
         """Run passes until nothing is due; returns how many calls were handled. A pass already

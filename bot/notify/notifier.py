@@ -25,7 +25,6 @@ every `poll_seconds` anyway, so a change made by another process is picked up to
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -38,6 +37,7 @@ from datetime import datetime, timedelta
 
 from bot.cards.build import CARD_ACTIONS, cc_card, pending_card, result_card, urge_card
 from bot.cards.model import Card, CardKind
+from bot.kicked import KickedLoop
 from bot.notify.plan import plan, signature
 from bot.notify.ports import (
     BUTTON_KINDS,
@@ -66,7 +66,6 @@ RETRY_BASE = 5.0
 RETRY_MAX = 3600.0
 RETRY_MIN = 1.0
 MAX_ROUNDS = 50
-STOP_TIMEOUT = 10.0
 CLAIM_LEASE = timedelta(minutes=5)  # longer than any send or close may take (client timeouts)
 
 
@@ -117,13 +116,10 @@ class Notifier:
         self.senders = dict(senders)
         self._clock = clock
         self._public_url = public_url.rstrip("/")
-        self._poll = poll_seconds
         self._link_for = link_for
-        self._wake = asyncio.Event()
+        self._loop = KickedLoop("notifier", self.drain, poll_seconds)
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
         self._held: set[int] = set()
-        self._stopping = False
         self.worker = worker or worker_id()
         self._lease = lease
         self._rng = rng or random.SystemRandom()
@@ -133,37 +129,13 @@ class Notifier:
 
     def kick(self) -> None:
         """Something changed: run a pass soon."""
-        self._wake.set()
+        self._loop.kick()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="notifier")
+        self._loop.start()
 
     async def stop(self) -> None:
-        """Stop the loop: flagged as well as cancelled (a cancellation that lands together with a
-        kick could otherwise be lost), and waited for at most STOP_TIMEOUT seconds."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        self._stopping = True
-        self._wake.set()
-        task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
-        if not done:
-            log.warning("the notifier did not stop in time; left behind")
-
-    async def _loop(self) -> None:
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll):
-                    await self._wake.wait()
-            if self._stopping:
-                return
-            self._wake.clear()
-            try:
-                await self.drain()
-            except Exception:
-                log.exception("notifier pass failed; retrying on the next poll")
+        await self._loop.stop()
 
     async def drain(self) -> int:
         """Run passes until nothing is due; returns how many items were handled."""
