@@ -32,7 +32,7 @@ from config.loader import LoadedConfig, load_config
 from config.settings import Settings, redact_url
 from config.workflows import load_workflow_source
 from core.catalog import Catalog
-from core.ports import TicketQueries, Urger
+from core.ports import Clock, TicketQueries, Urger
 from core.service import TicketService
 from core.workflow import Workflow
 from store.db import Database
@@ -424,19 +424,21 @@ async def create_app(
     on_wecom_event: Callable[[InboundEvent], Awaitable[None]] | None = None,
     senders: Mapping[str, Sender] | None = None,
     worker_index: int | None = None,
+    clock: Clock | None = None,
 ) -> web.Application:
     """The whole service. `on_wecom_event` processes inbound WeCom messages and events (default:
     they are logged); it is used only when the settings enable WeCom. `senders` add (or replace)
     chat platforms the notifier delivers cards to, by platform name (tests, embedding).
     `worker_index`: this process is worker I of `serve --workers N` (bot/workers.py): the database
-    is prepared already, and only worker 0 runs the scheduled directory syncs."""
+    is prepared already, and only worker 0 runs the scheduled directory syncs. `clock`: the
+    notifier's (and the urger's and hook caller's) clock, default the system's; tests move it."""
     runtime = runtime or await build_runtime(settings, prepare=worker_index is None)
     first_worker = worker_index in (None, 0)
     cleanups: list[Callable[[], Awaitable[None]]] = []
     queries = SqlTicketQueries(runtime.db)
     client = _wecom_client(settings, cleanups)
     dingtalk = _dingtalk_client(settings, cleanups)
-    clock = SystemClock()
+    clock = clock or SystemClock()
     links = _link_signer(settings)
     notifier = Notifier(
         SqlDeliveries(runtime.db, delivery_type=Delivery, event_type=OutboxEvent),

@@ -337,6 +337,7 @@ class WeComEmulator:
     ) -> web.Response:
         path = request.path
         self.records.calls.append(path)
+        await request.read()  # kept: a stalled call whose client left is still carried out when released
         await self.stalls.wait(path)
         try:
             self._chaos_check(path)

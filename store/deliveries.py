@@ -439,10 +439,18 @@ class SqlDeliveries(Generic[D, E]):
             if not result.rowcount:
                 raise StoreError(f"no delivery {id}")
 
-    async def mark_closed(self, id: int, now: datetime, *, error: str = "") -> None:
-        """closed_at = now, live false, close_due_at null, response_code "" (it was used),
-        last_error = `error`. An unknown id raises StoreError."""
+    async def mark_closed(
+        self, id: int, now: datetime, *, error: str = "", used_code: str | None = None
+    ) -> None:
+        """closed_at = now, live false, close_due_at null, last_error = `error`. The response code
+        is cleared (it was used) only if it is still `used_code` (when given): a fresh code that a
+        click stored meanwhile is kept for that click's re-render. An unknown id raises StoreError."""
         _aware("now", now)
+        code = (
+            literal("")
+            if used_code is None
+            else case((delivery.c.response_code == used_code, literal("")), else_=delivery.c.response_code)
+        )
         async with self._db.write() as conn:
             result = await conn.execute(
                 update(delivery)
@@ -451,7 +459,7 @@ class SqlDeliveries(Generic[D, E]):
                     closed_at=now,
                     live=False,
                     close_due_at=None,
-                    response_code="",
+                    response_code=code,
                     last_error=_error(error),
                     updated_at=now,
                     **_UNCLAIMED,

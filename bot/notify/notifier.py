@@ -445,7 +445,7 @@ class Notifier:
                 await self._failed(d, exc, close=True)
                 return
             self.limiter.record(d.platform, d.address, now)
-        await self.store.mark_closed(d.id, now)
+        await self.store.mark_closed(d.id, now, used_code=d.response_code)
         log.info(
             "card closed" if usable else "card expired; result sent as a new message",
             extra={"ticket_id": d.ticket_id, "delivery": d.id, "to": d.recipient, "msg_id": d.msg_id},

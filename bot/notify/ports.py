@@ -163,8 +163,11 @@ class DeliveryStore(Protocol):
         now: datetime,
     ) -> None: ...
 
-    async def mark_closed(self, id: int, now: datetime, *, error: str = "") -> None:
-        """closed_at = now, live false, close_due_at null, response_code "" (it was used)."""
+    async def mark_closed(
+        self, id: int, now: datetime, *, error: str = "", used_code: str | None = None
+    ) -> None:
+        """closed_at = now, live false, close_due_at null; response_code "" if it is still
+        `used_code` (or always, when None): a code a click stored meanwhile is kept."""
         ...
 
     async def retry_later(self, id: int, error: str, retry_at: datetime, *, close: bool) -> str:

@@ -571,3 +571,19 @@ async def test_naive_datetimes_are_refused(store: SqlDeliveries[Delivery, Outbox
             )
     (d,) = await store.due_sends(T0, 10)
     assert (d.status, d.attempts, d.last_error) == ("pending", 0, ""), "nothing changed"
+
+
+async def test_closing_keeps_a_code_a_click_stored_meanwhile(
+    db: Database, store: SqlDeliveries[Delivery, OutboxEvent]
+) -> None:
+    """The close used the code it claimed; a concurrent click stored a fresh one: only the used
+    one is cleared, so the click's re-render can update the card instead of sending a message."""
+    (a,) = await plan(store, nd("a"))
+    await sent(store, a, task_id="task-a")
+    used = (await get(db, a)).response_code
+    await store.request_close(a, "已同意", T0)
+    await store.store_response_code("wecom", "task-a", "fresh-code", T0 + timedelta(hours=24), T0)
+    await store.mark_closed(a, T0, used_code=used)
+    assert (await get(db, a)).response_code == "fresh-code"
+    await store.mark_closed(a, T0, used_code="fresh-code")
+    assert (await get(db, a)).response_code == ""
