@@ -12,6 +12,9 @@ adapter does the first steps and the ack; an `InboxWorker` does the rest for one
 - `recover_and_drain()` (at start-up and from the app's job runner every minute) puts rows whose
   claim outlived the lease back to pending (their process died mid-way) and processes every due
   pending row: a crash loses nothing;
+- the row's outcome (done / failed) is written again while the store is unreachable (a database
+  restart between the processing and its mark), for up to MARK_RETRY_SECONDS: otherwise the row
+  would stay claimed until its lease ends and then run a second time;
 - at shutdown the running tasks are awaited, then cancelled after a timeout (their rows stay
   claimed until the lease ends and are recovered then).
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
@@ -34,8 +38,12 @@ MAX_CONCURRENT = 4
 MAX_BACKLOG = 500
 RETRY_BASE = timedelta(seconds=30)
 RETRY_MAX = timedelta(hours=1)
+MARK_RETRY_SECONDS = 60.0  # how long a processed row's done / failed mark is retried
+MARK_RETRY_FIRST = 0.25
+MARK_RETRY_MAX = 5.0
 
 E = TypeVar("E")
+T = TypeVar("T")
 
 
 class InboxEntry(Protocol):
@@ -143,15 +151,40 @@ class InboxWorker(Generic[E]):
         except Exception as exc:
             now = self.clock.now()
             reason, refused = _reason(exc)
-            status = await self.inbox.failed(item.id, reason, now, now + retry_delay(item.attempts))
+            status = await self._mark(
+                lambda: self.inbox.failed(item.id, reason, now, now + retry_delay(item.attempts)), extra
+            )
             log.warning(
                 "inbound event processing failed",
                 extra={**extra, "error": reason, "status": status},
                 exc_info=not refused,
             )
             return
-        await self.inbox.done(item.id, self.clock.now())
+        await self._mark(lambda: self.inbox.done(item.id, self.clock.now()), extra)
         log.debug("inbound event processed", extra=extra)
+
+    async def _mark(self, write: Callable[[], Awaitable[T]], extra: dict[str, Any]) -> T | None:
+        """Record a processed row's outcome, again and again (backing off) while the store fails,
+        for up to MARK_RETRY_SECONDS: the event has run, only its mark is missing. If it still
+        fails, the row stays claimed and runs again once its lease has ended (at-least-once)."""
+        delay = MARK_RETRY_FIRST
+        deadline = time.monotonic() + MARK_RETRY_SECONDS
+        while True:
+            try:
+                return await write()
+            except Exception as exc:
+                if time.monotonic() + delay > deadline:
+                    log.error(
+                        "inbound event processed but not marked; it runs again after the lease",
+                        extra={**extra, "error": f"{type(exc).__name__}: {exc}"[:300]},
+                    )
+                    return None
+                log.warning(
+                    "inbound event processed; marking it failed, retrying",
+                    extra={**extra, "error": f"{type(exc).__name__}: {exc}"[:300], "retry_in_s": delay},
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MARK_RETRY_MAX)
 
     async def drain(self) -> int:
         """Process every due pending row of the platform, oldest first; returns how many ran."""
