@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Mapping
@@ -31,8 +30,6 @@ from emulator.chat import DingTalkBot, WeComBot
 from emulator.dingtalk import DingTalkEmulator
 from emulator.stack import Stack, build_stack
 from emulator.wecom import SystemClock, WeComEmulator
-
-log = logging.getLogger(__name__)
 
 WECOM_CORP_ID = "ww-demo-corp"
 WECOM_AGENT_ID = 1000002

@@ -242,10 +242,8 @@ def dingtalk_robot_message(msg_key: str, param: Mapping[str, Any]) -> tuple[str,
     return "card", _markdown_card("action_card", _s(param.get("title")), _s(param.get("text")), links)
 
 
-def dingtalk_webhook_message(body: Mapping[str, Any]) -> tuple[str, JSON]:
-    """("text", ...) or ("card", ...) for a reply posted to a session webhook."""
-    msgtype = _s(body.get("msgtype"))
-    part = _obj(body.get(msgtype))
+def _plain_message(msgtype: str, part: Mapping[str, Any]) -> tuple[str, JSON] | None:
+    """text, markdown and link: the same fields in a webhook reply and a work notification."""
     if msgtype == "text":
         return "text", text_view(_s(part.get("content")))
     if msgtype == "markdown":
@@ -253,6 +251,15 @@ def dingtalk_webhook_message(body: Mapping[str, Any]) -> tuple[str, JSON]:
     if msgtype == "link":
         link = {"text": DETAILS, "url": _s(part.get("messageUrl"))}
         return "card", _markdown_card("link", _s(part.get("title")), _s(part.get("text")), [link])
+    return None
+
+
+def dingtalk_webhook_message(body: Mapping[str, Any]) -> tuple[str, JSON]:
+    """("text", ...) or ("card", ...) for a reply posted to a session webhook."""
+    msgtype = _s(body.get("msgtype"))
+    part = _obj(body.get(msgtype))
+    if (plain := _plain_message(msgtype, part)) is not None:
+        return plain
     if msgtype == "actionCard":
         links = [{"text": _s(part.get("singleTitle")) or DETAILS, "url": _s(part.get("singleURL"))}]
         links += [
@@ -276,13 +283,8 @@ def dingtalk_work_notice(
     {"status_value", "status_bg"} an update set (an ``oa`` message's own one otherwise)."""
     msgtype = _s(msg.get("msgtype"))
     part = _obj(msg.get(msgtype))
-    if msgtype == "text":
-        return "text", text_view(_s(part.get("content")))
-    if msgtype == "markdown":
-        return "text", text_view(_s(part.get("text")), markdown=True, title=_s(part.get("title")))
-    if msgtype == "link":
-        link = {"text": DETAILS, "url": _s(part.get("messageUrl"))}
-        return "card", _markdown_card("link", _s(part.get("title")), _s(part.get("text")), [link])
+    if (plain := _plain_message(msgtype, part)) is not None:
+        return plain
     if msgtype == "action_card":
         links = [{"text": _s(part.get("single_title")) or DETAILS, "url": _s(part.get("single_url"))}]
         links += [
