@@ -116,9 +116,10 @@ PARTICIPANT_TYPE: Schema = {
 ATTRIBUTE_TYPE: Schema = {"type": "integer", "enum": [1, 2, 3], "description": "1 agree, 2 reject, 3 other"}
 INTERVENE_TYPE: Schema = {
     "type": "integer",
-    "enum": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+    "enum": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
     "description": "0 transition, 1 deliver, 2 add_node, 3 add_node_end, 4 accept, 5 comment, "
-    "6 delete, 7 close, 8 alter state, 9 hook, 10 retreat, 11 field update (ticketbot)",
+    "6 delete, 7 close, 8 alter state, 9 hook, 10 retreat; ticketbot's: 11 field update, 12 reopen, "
+    "13 evaluate (rating), 14 CC added",
 }
 FIELD_TYPE: Schema = {
     "type": "integer",
@@ -1118,8 +1119,11 @@ def _workflow_components() -> dict[str, Schema]:
 
 @functools.cache
 def _document() -> dict[str, Any]:
+    from api.workorder.openapi_doc import TAG, workorder_components, workorder_paths
+
     components = _components()
     components["schemas"].update(_workflow_components())
+    components["schemas"].update(workorder_components())
     return {
         "openapi": "3.0.3",
         "info": {
@@ -1132,9 +1136,14 @@ def _document() -> dict[str, Any]:
         "tags": [
             {"name": "tickets", "description": "Tickets: list, create, read, handle and intervene."},
             {"name": "workflows", "description": "The read side of workflows that clients need."},
+            {
+                "name": TAG,
+                "description": "The work-order open API at /open-api (docs/workorder-api.md): the same "
+                'apps and signatures, answers in the {"errcode", "errmsg"} envelope with 4xx refusals.',
+            },
         ],
         "security": SECURITY,
-        "paths": {**_ticket_paths(), **_workflow_paths()},
+        "paths": {**_ticket_paths(), **_workflow_paths(), **workorder_paths()},
         "components": components,
     }
 

@@ -32,13 +32,18 @@ async def body_bytes(request: web.Request) -> bytes:
     return raw
 
 
+def _no_constant(name: str) -> Any:
+    """NaN, Infinity and -Infinity are not JSON (Python's parser takes them by default)."""
+    raise ApiError(f"malformed JSON body: {name} is not a JSON number")
+
+
 async def json_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object ({} for an empty body). Refuses oversize and malformed bodies."""
     raw = await body_bytes(request)
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise ApiError("request body is not UTF-8") from None
     except json.JSONDecodeError as exc:

@@ -17,6 +17,7 @@ from aiohttp import web
 from api.context import ApiContext
 from api.loonflow import build as build_loonflow
 from api.openapi import add_openapi_route
+from bot import workorder_wiring
 from bot.clock import SystemClock
 from bot.due_work import DueWorkRunner
 from bot.hooks.caller import HookCaller
@@ -26,6 +27,8 @@ from bot.notify.ports import Delivery, OutboxEvent, Sender
 from bot.notify.urge import ChatUrger
 from bot.page.links import LinkSigner
 from bot.scheduler import Jobs
+from bot.webhooks.sender import WebhookSender
+from bot.webhooks.subscriptions import webhook_routes, webhook_targets
 from config.apps import ApiApp
 from config.errors import ConfigError
 from config.loader import LoadedConfig, load_config
@@ -43,6 +46,7 @@ from store.migrate import upgrade_async
 from store.nonces import SqlNonceStore
 from store.queries import SqlTicketQueries
 from store.tickets import SqlTicketStore
+from store.webhooks import SqlWebhookCalls
 from store.workflows import load_versions, record_versions
 
 if TYPE_CHECKING:
@@ -83,6 +87,7 @@ SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", Runtime)
 NOTIFIER = web.AppKey("notifier", Notifier)
 HOOKS = web.AppKey("hooks", HookCaller)
+WEBHOOKS = web.AppKey("webhooks", WebhookSender)
 JOBS = web.AppKey("jobs", Jobs)
 DUE_WORK = web.AppKey("due_work", DueWorkRunner)
 
@@ -132,7 +137,8 @@ async def build_runtime(settings: Settings, *, prepare: bool = True) -> Runtime:
     directory = SqlDirectory(db)
     changes = Changes()
     service = TicketService(
-        SqlTicketStore(db),
+        # work_order_change webhooks are recorded with each change (store.webhooks)
+        SqlTicketStore(db, webhook_routes(config.apps, config.workflows, settings.wecom_corp_id)),
         catalog,
         directory,
         SystemClock(),
@@ -197,13 +203,17 @@ def _wire_wecom(
 ) -> WeComCallbacks:
     """The WeCom callback, inbox, chat and card clicks, imported only when WeCom is enabled (wechatpy
     and its dependencies cost ~10 MB that a deployment without WeCom need not carry)."""
+    from bot.wecom.contacts import ExternalContacts
     from bot.wecom.crypto import WeComCrypto
+    from bot.wecom.customers import CustomerSync
     from bot.wecom.processing import WeComChat, make_wecom_processor
     from bot.wecom.routes import add_wecom_routes, log_inbound_event
+    from store.customers import SqlCustomers
     from store.inbox import SqlInbox
 
     on_event = on_wecom_event
     if on_event is None and client is not None:
+        customers = CustomerSync(ExternalContacts(client), SqlCustomers(runtime.db), SystemClock())
         chat = WeComChat(
             conversation=conversation,
             client=client,
@@ -211,6 +221,7 @@ def _wire_wecom(
             service=runtime.service,
             notifier=notifier,
             clock=SystemClock(),
+            on_customer_change=customers.on_event,
         )
         on_event = make_wecom_processor(chat)
     elif on_event is None:
@@ -265,6 +276,7 @@ def _conversation(
         urger=urger,
         clock=SystemClock(),
         link_for=links.link,
+        linking=workorder_wiring.chat_linking(runtime.db, queries, runtime.catalog, runtime.directory),
     )
 
 
@@ -417,6 +429,25 @@ def _schedule_due_work(
     return runner
 
 
+def _open_api(api: ApiContext, runtime: Runtime, settings: Settings, links: LinkSigner) -> web.Application:
+    """The work-order open API (/open-api) over the same engine, apps and signatures as /api/v1.0."""
+    from api.workorder import build as build_open_api
+    from api.workorder.context import WorkOrderContext, corp_number
+    from store.chat_records import SqlChatRecords
+    from store.customers import SqlCustomers
+    from store.workorders import SqlWorkOrders
+
+    ctx = WorkOrderContext(
+        api=api,
+        customers=SqlCustomers(runtime.db),
+        chat_records=SqlChatRecords(runtime.db),
+        work_orders=SqlWorkOrders(runtime.db),
+        share_link=links.link,
+        corp_id=corp_number(settings.wecom_corp_id),
+    )
+    return build_open_api(ctx)
+
+
 async def create_app(
     settings: Settings,
     runtime: Runtime | None = None,
@@ -466,11 +497,22 @@ async def create_app(
         session=hook_session,
     )
     runtime.changes.listeners.append(lambda _ticket_id: hooks.kick())
+    webhook_session = aiohttp.ClientSession()
+    cleanups.append(webhook_session.close)
+    webhooks = WebhookSender(
+        SqlWebhookCalls(runtime.db),
+        runtime.directory,
+        webhook_targets(runtime.config.apps),
+        clock,
+        session=webhook_session,
+    )
+    runtime.changes.listeners.append(lambda _ticket_id: webhooks.kick())
     app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
     app[SETTINGS] = settings
     app[RUNTIME] = runtime
     app[NOTIFIER] = notifier
     app[HOOKS] = hooks
+    app[WEBHOOKS] = webhooks
     app.router.add_get("/healthz", healthz)
     api = ApiContext(
         service=runtime.service,
@@ -486,6 +528,7 @@ async def create_app(
         deliveries=SqlDeliveries(runtime.db, delivery_type=Delivery, event_type=OutboxEvent),
     )
     app.add_subapp("/api/v1.0", build_loonflow(api))
+    app.add_subapp("/open-api", _open_api(api, runtime, settings, links))
     add_openapi_route(app)
     _wire_ticket_page(app, settings, runtime, queries, links, client)
     jobs = Jobs()
@@ -493,6 +536,21 @@ async def create_app(
     app.cleanup_ctx.append(jobs.lifespan)  # stopped and drained before `close` disposes the database
     if settings.due_work_seconds:
         app[DUE_WORK] = _schedule_due_work(jobs, settings, runtime, queries, notifier)
+    archive = workorder_wiring.chat_archive(settings, runtime.db, cleanups)  # 会话存档 pull, when set
+    if archive is not None and first_worker:
+        workorder_wiring.schedule_chat_archive(jobs, settings, archive)
+    workorder_wiring.wire_sidebar(
+        app,
+        settings,
+        db=runtime.db,
+        service=runtime.service,
+        queries=queries,
+        catalog=runtime.catalog,
+        directory=runtime.directory,
+        links=links,
+        client=client,
+        archive=archive,
+    )
     conversation = _conversation(settings, runtime, queries, urger, links)
     if settings.wecom_enabled:
         callbacks = _wire_wecom(
@@ -514,10 +572,12 @@ async def create_app(
     async def start(_: web.Application) -> None:
         notifier.start()
         hooks.start()
+        webhooks.start()
 
     async def close(_: web.Application) -> None:
         await notifier.stop()
         await hooks.stop()
+        await webhooks.stop()
         for cleanup in cleanups:
             await cleanup()
         await runtime.db.dispose()

@@ -26,7 +26,7 @@ from bot.app import create_app
 from config.org import load_org
 from config.settings import Settings, load_settings
 from core.org import Org
-from emulator.chat import DingTalkBot, WeComBot
+from emulator.chat import DingTalkBot, ToolbarPage, WeComBot
 from emulator.dingtalk import DingTalkEmulator
 from emulator.stack import Stack, build_stack
 from emulator.wecom import SystemClock, WeComEmulator
@@ -42,6 +42,36 @@ DINGTALK_CORP_ID = "ding-demo-corp"
 DINGTALK_TEMPLATE_ID = "ticketbot-demo.schema"
 # the demo's links survive a restart (var/demo.db does); set TICKETBOT_LINK_SECRET for your own
 DEMO_LINK_SECRET = "demo-ticket-page-links"  # noqa: S105
+# the demo's WeCom customers (客户): loaded into the emulator, announced to ticketbot at start
+DEMO_CUSTOMERS: tuple[dict[str, Any], ...] = (
+    {
+        "external_userid": "wmDemoDaDaGuai00000000000000001",
+        "name": "大大怪",
+        "type": 1,
+        "gender": 1,
+        "follow_user": [
+            {"userid": "LiuYang", "remark": "大大怪（老客户）", "createtime": 1793491200},
+            {"userid": "XuLi", "remark": "大大怪", "description": "售后对接", "createtime": 1793577600},
+        ],
+    },
+    {
+        "external_userid": "wmDemoXiaoXiaoGuai000000000002",
+        "name": "小小怪",
+        "type": 1,
+        "gender": 1,
+        "follow_user": [{"userid": "XuLi", "remark": "小小怪", "createtime": 1793664000}],
+    },
+    {
+        "external_userid": "woDemoXingXingKeJi000000000003",
+        "name": "王经理",
+        "type": 2,
+        "gender": 2,
+        "corp_name": "星星科技",
+        "corp_full_name": "星星科技有限公司",
+        "position": "采购经理",
+        "follow_user": [{"userid": "WuJuan", "remark": "星星科技 王经理", "createtime": 1793750400}],
+    },
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +140,8 @@ def demo_env(base: Mapping[str, str], *, ticketbot_url: str, emulator_url: str) 
             "TICKETBOT_WECOM_AES_KEY": WECOM_AES_KEY,
             "TICKETBOT_WECOM_API_BASE": emulator_url,
             "TICKETBOT_WECOM_OAUTH_BASE": emulator_url,
+            "TICKETBOT_WECOM_JSSDK_URLS": f"{emulator_url}/wwopen/js/jwxwork.js",
+            "TICKETBOT_CHAT_ARCHIVE_URL": f"{emulator_url}/_emulator/archive",
             "TICKETBOT_DINGTALK_APP_KEY": DINGTALK_APP_KEY,
             "TICKETBOT_DINGTALK_APP_SECRET": DINGTALK_APP_SECRET,
             "TICKETBOT_DINGTALK_ROBOT_CODE": DINGTALK_APP_KEY,
@@ -168,6 +200,7 @@ async def running_demo(
     wecom = WeComEmulator(
         corp_id=WECOM_CORP_ID, apps={WECOM_AGENT_ID: WECOM_SECRET}, clock=clock, org=wecom_org
     )
+    wecom.contacts.load(DEMO_CUSTOMERS)
     dingtalk = DingTalkEmulator(
         DINGTALK_APP_KEY,
         DINGTALK_APP_SECRET,
@@ -182,6 +215,7 @@ async def running_demo(
         dingtalk=dingtalk,
         wecom_bot=WeComBot(f"{ticketbot_url}/wecom/callback", WECOM_TOKEN, WECOM_AES_KEY),
         dingtalk_bot=DingTalkBot(f"{ticketbot_url}/dingtalk/robot"),
+        toolbar=(ToolbarPage("工单", f"{ticketbot_url}/sidebar/workorder"),),  # the work-order sidebar
     )
     emulator_runner = web.AppRunner(stack.app, access_log=None, shutdown_timeout=2.0)
     await emulator_runner.setup()
@@ -192,6 +226,7 @@ async def running_demo(
         bot_runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await bot_runner.setup()
         await web.TCPSite(bot_runner, host, port).start()
+        await wecom.contacts.announce()  # WeCom's add_external_contact callbacks: ticketbot keeps them
         yield Demo(DemoUrls(f"{emulator_url}/", ticketbot_url), settings, app, wecom, dingtalk, stack)
     finally:
         if bot_runner is not None:
@@ -204,8 +239,9 @@ def banner(demo: Demo) -> str:
         "ticketbot demo is running (embedded SQLite; Ctrl-C stops it)\n"
         f"  open the chat:   {demo.urls.chat}\n"
         "                  pick an employee and WeCom or DingTalk; send 发起 请假申请 for a leave request,\n"
-        "                  then open another tab as 王强 (WangQiang) to approve it from the card\n"
-        f"  ticketbot:       {demo.urls.ticketbot}  (API /api/v1.0, ticket pages /tickets/<id>)\n"
+        "                  then open another tab as 王强 (WangQiang) to approve it from the card;\n"
+        "                  customer service: as 徐丽 (XuLi) on WeCom, 客户 -> 大大怪, then 工单 opens the sidebar\n"
+        f"  ticketbot:       {demo.urls.ticketbot}  (APIs /api/v1.0 and /open-api/workorder, ticket pages /tickets/<id>)\n"
         f"  database:        {demo.settings.database_url.split('///', 1)[-1]}"
     )
 

@@ -7,7 +7,8 @@
 - `replay` plans fresh cards for a ticket's current handlers (bot.notify.replay), e.g. after an
   outage or when a platform message was deleted; the running service sends them.
 
-Hook calls are not listed here yet (store/hooks.py is being written alongside).
+With `--kind webhook`, `list` and `retry` work on the work_order_change webhook calls instead
+(bot.webhook_cli; their ids are UUIDs). Hook calls are not listed here yet.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from typing import Any
 
 from bot.notify.plan import AddressOf
 from bot.notify.ports import Delivery, OutboxEvent
+from bot.webhook_cli import call_id, list_webhooks, retry_webhooks
 from config.settings import Settings, load_settings
 from core.org import User
 from store.errors import StoreError
 
 STATUSES = ("pending", "sent", "dead", "cancelled", "all")
+KINDS = ("delivery", "webhook")
 MAX_ID = 2**63 - 1
 MAX_LIMIT = 10_000
 ERROR_WIDTH = 60
@@ -57,6 +60,22 @@ def _positive(name: str, maximum: int = MAX_ID) -> Any:
     return parse
 
 
+def _id(raw: str) -> int | str:
+    """A delivery id (a whole number) or a webhook call id (a UUID, for --kind webhook)."""
+    if not raw.strip().lstrip("+-").isdigit():
+        found = call_id(raw)
+        if found is not None:
+            return found
+        raise argparse.ArgumentTypeError(
+            f"id must be a whole number (a delivery) or a UUID (a webhook call), got {raw!r}"
+        )
+    parsed: int = _positive("id")(raw)
+    return parsed
+
+
+_id.__name__ = "id"
+
+
 def add_outbox_parser(sub: Any) -> None:
     """Register `outbox list | retry | replay` on the top-level subparsers `sub`."""
     outbox = sub.add_parser(
@@ -70,7 +89,8 @@ def add_outbox_parser(sub: Any) -> None:
         epilog="examples:\n"
         "  ticketbot outbox list --status dead\n"
         "  ticketbot outbox retry --dead\n"
-        "  ticketbot outbox replay --ticket 42",
+        "  ticketbot outbox replay --ticket 42\n"
+        "  ticketbot outbox list --kind webhook --status dead   # work_order_change webhooks",
     )
     cmds = outbox.add_subparsers(dest="outbox_command", metavar="OUTBOX_COMMAND")
     db_help = "SQLAlchemy async URL (TICKETBOT_DATABASE_URL)"
@@ -86,7 +106,15 @@ def add_outbox_parser(sub: Any) -> None:
         "  ticketbot outbox list                      # the 50 newest\n"
         "  ticketbot outbox list --status dead        # what was given up\n"
         "  ticketbot outbox list --ticket 42 --status all --limit 500\n"
-        "  ticketbot outbox list --status pending --json | jq '.[].id'",
+        "  ticketbot outbox list --status pending --json | jq '.[].id'\n"
+        "  ticketbot outbox list --kind webhook --ticket 42   # its work_order_change webhooks",
+    )
+    ls.add_argument(
+        "--kind",
+        choices=KINDS,
+        default="delivery",
+        help="delivery (messages to people, the default) or webhook (work_order_change webhook calls: "
+        "id, ticket, app, status, state pending/sent/dead, attempts, due or sent, last HTTP status and error)",
     )
     ls.add_argument("--status", choices=STATUSES, default="all", help="only this status (default all)")
     ls.add_argument("--ticket", type=_positive("ticket"), metavar="N", help="only ticket N's deliveries")
@@ -111,9 +139,20 @@ def add_outbox_parser(sub: Any) -> None:
         epilog="examples:\n"
         "  ticketbot outbox retry 17 18\n"
         "  ticketbot outbox retry --dead              # every dead delivery\n"
-        "  ticketbot outbox retry --dead --ticket 42",
+        "  ticketbot outbox retry --dead --ticket 42\n"
+        "  ticketbot outbox retry --kind webhook --dead   # every dead webhook call\n"
+        "  ticketbot outbox retry --kind webhook 0b7e2c1a-5d7f-4f57-9a53-3c1d2e4f5a6b",
     )
-    retry.add_argument("ids", nargs="*", type=_positive("id"), metavar="ID", help="delivery ids")
+    retry.add_argument(
+        "ids", nargs="*", type=_id, metavar="ID", help="delivery ids (webhook call UUIDs with --kind webhook)"
+    )
+    retry.add_argument(
+        "--kind",
+        choices=KINDS,
+        default="delivery",
+        help="delivery (the default) or webhook: put dead work_order_change webhook calls back in the "
+        "queue (pending, due now, retry_count 0), POSTed to the app's webhook_url of the moment",
+    )
     retry.add_argument("--dead", action="store_true", help="every dead delivery (of --ticket)")
     retry.add_argument("--ticket", type=_positive("ticket"), metavar="N", help="with --dead: only ticket N")
     retry.add_argument("--database-url", help=db_help)
@@ -207,6 +246,8 @@ def _store(url: str) -> Any:
 
 
 async def _list(settings: Settings, args: argparse.Namespace) -> int:
+    if args.kind == "webhook":
+        return await list_webhooks(settings, args)
     db, store = _store(settings.database_url)
     try:
         status = None if args.status == "all" else args.status
@@ -234,6 +275,15 @@ async def _retry(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     if args.ticket is not None and not args.dead:
         print("ticketbot: outbox retry: --ticket goes with --dead", file=sys.stderr)
+        return 2
+    if args.kind == "webhook":
+        return await retry_webhooks(settings, args)
+    uuids = [i for i in args.ids if isinstance(i, str)]
+    if uuids:
+        print(
+            f"ticketbot: outbox retry: {', '.join(uuids)} is a webhook call id; add --kind webhook",
+            file=sys.stderr,
+        )
         return 2
     db, store = _store(settings.database_url)
     try:

@@ -9,10 +9,19 @@ Schema (the file is optional: no file, no apps)::
         sn_prefix: demo            # optional: SN prefix of tickets it creates [TICKETBOT_SN_PREFIX]
         strong_auth: false         # optional: refuse the replayable md5 signature, require the HMAC scheme
         hmac_secret: ...           # optional: key of the HMAC scheme (literal or ${ENV}); default: the token
+        webhook_url: https://...   # optional: where its work_order_change webhooks are POSTed (http/https)
+        webhook_secret: ...        # with webhook_url: the key that signs them (literal or ${ENV}; >= 16 chars)
 
 The environment variable ``TICKETBOT_APP_<NAME>_TOKEN`` (NAME upper-cased, every other character
 than A-Z and 0-9 turned into ``_``) overrides an app's token from the file; then the file's token
-may be left out.
+may be left out. ``TICKETBOT_APP_<NAME>_WEBHOOK_SECRET`` does the same for the webhook secret.
+
+Webhooks (docs/webhooks.md): an app with a ``webhook_url`` receives a signed ``work_order_change``
+POST for every change (create, switch, close, reopen, reply) of a work order of a workflow it may
+use (its ``workflows`` grant, or the workflow's ``permissions.api_apps``). A webhook secret is
+refused when it is shorter than 16 characters, looks like a placeholder ("change-me",
+"demo-...", "<secret>", "xxxxxx", ...) or equals the app's token; a webhook_url without a secret
+(in the file or the environment) is refused too: unsigned webhooks could be forged.
 
 The shipped app ``demo`` with token ``demo-token`` exists for the local demo only: change or remove
 it (or override its token through TICKETBOT_APP_DEMO_TOKEN) before exposing the service.
@@ -25,6 +34,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from config._schema import Node, Problems, join, kind, read_yaml, resolve_env
 from config.errors import ConfigError
@@ -33,7 +43,22 @@ from core.workflow import Workflow
 
 APPS_FILE = "apps.yaml"
 APP_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
-_APP_KEYS = ("name", "token", "workflows", "sn_prefix", "strong_auth", "hmac_secret")
+_APP_KEYS = (
+    "name",
+    "token",
+    "workflows",
+    "sn_prefix",
+    "strong_auth",
+    "hmac_secret",
+    "webhook_url",
+    "webhook_secret",
+)
+WEBHOOK_SECRET_MIN = 16
+WEBHOOK_URL_MAX = 2000
+_PLACEHOLDER_RE = re.compile(
+    r"change[-_ .]?me|replace[-_ .]?me|placeholder|your[-_ .]?secret|\Ademo|x{6,}|\A<.*>\Z",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +69,8 @@ class ApiApp:
     sn_prefix: str | None = None  # None: the service default (Settings.sn_prefix)
     strong_auth: bool = False
     hmac_secret: str | None = field(default=None, repr=False)
+    webhook_url: str | None = None  # None: no work_order_change webhooks
+    webhook_secret: str | None = field(default=None, repr=False)  # set whenever webhook_url is
 
     def allows(self, workflow: Workflow) -> bool:
         """Whether this app may use `workflow`: listed in apps.yaml, or granted by the workflow's
@@ -58,6 +85,11 @@ class ApiApp:
 def token_env_var(app_name: str) -> str:
     """The environment variable that overrides the token of `app_name`."""
     return "TICKETBOT_APP_" + re.sub(r"[^A-Z0-9]", "_", app_name.upper()) + "_TOKEN"
+
+
+def webhook_secret_env_var(app_name: str) -> str:
+    """The environment variable that overrides the webhook secret of `app_name`."""
+    return "TICKETBOT_APP_" + re.sub(r"[^A-Z0-9]", "_", app_name.upper()) + "_WEBHOOK_SECRET"
 
 
 def load_apps(config_dir: Path, *, env: Mapping[str, str] | None = None) -> tuple[ApiApp, ...]:
@@ -147,6 +179,7 @@ def _app(node: Node, env: Mapping[str, str], workflow_ids: frozenset[int] | None
                 "sn_prefix",
                 f"'{sn_prefix}' is not a valid prefix (a letter, then up to 31 letters, digits, '_' or '-')",
             )
+    webhook_url, webhook_secret = _webhook(node, env, name, token)
     return ApiApp(
         name=name,
         token=token,
@@ -154,7 +187,47 @@ def _app(node: Node, env: Mapping[str, str], workflow_ids: frozenset[int] | None
         sn_prefix=sn_prefix,
         strong_auth=node.boolean("strong_auth"),
         hmac_secret=secret,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
     )
+
+
+def _webhook(node: Node, env: Mapping[str, str], name: str, token: str) -> tuple[str | None, str | None]:
+    """(webhook_url, webhook_secret), both or neither; errors never quote the secret."""
+    var = webhook_secret_env_var(name or "NAME")
+    secret = env.get(var, "").strip() if name else ""
+    if not secret and node.has("webhook_secret"):
+        raw = node.string("webhook_secret", nonempty=True)
+        secret = (resolve_env(raw, env, node.problems, node.at("webhook_secret")) or "") if raw else ""
+    if not node.has("webhook_url"):
+        if node.has("webhook_secret"):
+            node.error("webhook_secret", "goes with webhook_url (where the webhooks are sent)")
+        return None, None
+    url = node.string("webhook_url", nonempty=True).strip()
+    if url and not webhook_url_ok(url):
+        node.error("webhook_url", "expected an http:// or https:// URL with a host (at most 2000 characters)")
+    if not secret:
+        if not node.has("webhook_secret"):
+            node.error("webhook_secret", f"required with webhook_url (or set {var})")
+        return None, None
+    if len(secret) < WEBHOOK_SECRET_MIN:
+        node.error("webhook_secret", f"too short: at least {WEBHOOK_SECRET_MIN} characters (or set {var})")
+    elif _PLACEHOLDER_RE.search(secret):
+        node.error("webhook_secret", f"looks like a placeholder; set a real secret (or {var})")
+    elif token and secret == token:
+        node.error("webhook_secret", "must not be the app's token: give the webhooks a secret of their own")
+    return (url or None), secret
+
+
+def webhook_url_ok(url: str) -> bool:
+    """An absolute http(s) URL with a host, no spaces or control characters, at most 2000 long."""
+    if len(url) > WEBHOOK_URL_MAX or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _workflows(node: Node, known: frozenset[int] | None) -> frozenset[int] | None:

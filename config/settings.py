@@ -30,6 +30,9 @@
   (besides ticketbot itself), e.g. the emulator's chat page ``http://127.0.0.1:8081``; default none
 - ``TICKETBOT_DUE_WORK_SECONDS``: how often (seconds, 1 to 3600; default 15) due work is done: timer
   transitions, SLA reminders, urges and escalations (0 turns it off in this process)
+- ``TICKETBOT_CHAT_ARCHIVE_URL`` / ``_TOKEN`` / ``_SECONDS``: pull the chat archive (会话存档) from a
+  getchatdata-like HTTP source into chat records every N seconds (default 60); off without the URL
+- ``TICKETBOT_WECOM_JSSDK_URLS``: the WeCom JS-SDK scripts the work-order sidebar page loads
 
 `describe()` returns the same list as data (name, default, meaning) for the README and ``--help``.
 The default database is an absolute path computed from the working directory when the settings
@@ -58,6 +61,14 @@ from config.platform_settings import (
     http_url,
 )
 from config.platform_settings import aes_key_problem as aes_key_problem  # re-exported
+from config.workorder_settings import (
+    CHAT_ARCHIVE_MAX_SECONDS,
+    CHAT_ARCHIVE_SECONDS,
+    WECOM_JSSDK_URLS,
+    archive_url,
+    check_archive,
+    script_urls,
+)
 
 PREFIX = "TICKETBOT_"
 DUE_WORK_SECONDS = 15
@@ -83,6 +94,7 @@ SECRET_FIELDS = frozenset(
         "dingtalk_token",
         "dingtalk_aes_key",
         "link_secret",
+        "chat_archive_token",
     )
 )
 
@@ -124,6 +136,10 @@ class Settings:
     wecom_oauth_base: str = WECOM_OAUTH_BASE
     frame_ancestors: tuple[str, ...] = ()
     due_work_seconds: int = 15
+    chat_archive_url: str = ""  # "" : the chat archive is not pulled
+    chat_archive_token: str = ""
+    chat_archive_seconds: int = CHAT_ARCHIVE_SECONDS
+    wecom_jssdk_urls: tuple[str, ...] = WECOM_JSSDK_URLS
 
     def __post_init__(self) -> None:
         if not self.dingtalk_owner_key and self.dingtalk_app_key:
@@ -323,6 +339,30 @@ def describe() -> tuple[SettingDoc, ...]:
             "15",
             "how often (seconds, 1-3600) due timer transitions, SLA reminders, urges and escalations are "
             "done; 0: not in this process",
+        ),
+        SettingDoc(
+            f"{PREFIX}CHAT_ARCHIVE_URL",
+            "(unset: not pulled)",
+            "where the chat archive (会话存档) is read: an HTTP source answering GET <url>?seq=&limit= with "
+            "WeCom getchatdata's decrypted messages (a sidecar around Tencent's native SDK; the demo: the "
+            "emulator's /_emulator/archive); its 1:1 messages show in the work-order sidebar",
+        ),
+        SettingDoc(
+            f"{PREFIX}CHAT_ARCHIVE_TOKEN",
+            "(unset)",
+            "a bearer token sent to CHAT_ARCHIVE_URL (Authorization: Bearer ...); needs CHAT_ARCHIVE_URL",
+        ),
+        SettingDoc(
+            f"{PREFIX}CHAT_ARCHIVE_SECONDS",
+            str(CHAT_ARCHIVE_SECONDS),
+            f"how often (seconds, 1-{CHAT_ARCHIVE_MAX_SECONDS}) new archive messages are pulled into chat "
+            "records (the sidebar also pulls when it opens)",
+        ),
+        SettingDoc(
+            f"{PREFIX}WECOM_JSSDK_URLS",
+            " ".join(WECOM_JSSDK_URLS),
+            "space-separated URLs of the WeCom JS-SDK scripts (wx.agentConfig, wx.invoke) the work-order "
+            "sidebar page (/sidebar/workorder, in the chat toolbar) loads, in order; the demo: the emulator's",
         ),
         SettingDoc(
             f"{PREFIX}APP_<NAME>_TOKEN",
@@ -572,9 +612,25 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         what=f"a number of seconds (0 to {DUE_WORK_MAX_SECONDS}; 0 = off)",
     )
 
+    chat_archive_url = archive_url(text("chat_archive_url", ""), errors)
+    chat_archive_token = text("chat_archive_token", "")
+    check_archive(chat_archive_url, chat_archive_token, errors)
+    chat_archive_seconds = integer(
+        "chat_archive_seconds",
+        CHAT_ARCHIVE_SECONDS,
+        minimum=1,
+        maximum=CHAT_ARCHIVE_MAX_SECONDS,
+        what=f"a number of seconds (1 to {CHAT_ARCHIVE_MAX_SECONDS})",
+    )
+    wecom_jssdk_urls = script_urls(value("wecom_jssdk_urls"), errors)
+
     if errors:
         raise SettingsError(errors)
     return Settings(
+        chat_archive_url=chat_archive_url,
+        chat_archive_token=chat_archive_token,
+        chat_archive_seconds=chat_archive_seconds or CHAT_ARCHIVE_SECONDS,
+        wecom_jssdk_urls=wecom_jssdk_urls,
         link_secret=link_secret,
         link_ttl_hours=link_ttl_hours or 24,
         wecom_oauth_base=wecom_oauth_base,

@@ -150,3 +150,15 @@ def allowed_actions(ticket: Ticket, wf: Workflow, org: Org, viewer: str) -> tupl
         if is_admin(wf, org, viewer):
             actions.append(Action(ActionKind.DELETE, name="删除"))
     return tuple(actions)
+
+
+def can_reopen(ticket: Ticket, wf: Workflow, org: Org, user: str) -> bool:
+    """An ended (finished or closed), undeleted ticket: its creator or an intervener."""
+    if not ticket.is_ended or ticket.is_deleted:
+        return False
+    return (user == ticket.creator and org.active(user)) or can_intervene(wf, org, user)
+
+
+def can_evaluate(ticket: Ticket, user: str) -> bool:
+    """An ended, undeleted ticket: its creator rates how it was handled."""
+    return ticket.is_ended and not ticket.is_deleted and user == ticket.creator

@@ -15,6 +15,9 @@ def _frozen(m: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Create:
+    """Create a ticket. `request_key` names the request it answers (a chat message's platform and
+    MsgId): a second create with the same key returns the ticket the first one made."""
+
     actor: str
     workflow_id: int
     transition_id: int
@@ -24,6 +27,8 @@ class Create:
     parent_ticket_id: int = 0
     parent_ticket_state_id: int = 0
     cc: tuple[str, ...] = ()  # 抄送: people the creator adds; they are told, read-only
+    request_key: str = ""
+    extra: Mapping[str, Any] = field(default_factory=_frozen)  # FlowLog.extra of the creating step
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,8 @@ class Handle:
     fields: Mapping[str, Any] = field(default_factory=_frozen)
     suggestion: str = ""
     expected_state_id: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=_frozen)  # FlowLog.extra
+    cc: tuple[str, ...] = ()  # 抄送 with the step (core.copies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +56,8 @@ class Deliver:
     target: str
     suggestion: str = ""
     from_admin: bool = False
+    extra: Mapping[str, Any] = field(default_factory=_frozen)  # FlowLog.extra
+    cc: tuple[str, ...] = ()  # 抄送 with the step (core.copies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +83,8 @@ class Retreat:
 class Close:
     actor: str
     suggestion: str = ""
+    extra: Mapping[str, Any] = field(default_factory=_frozen)  # FlowLog.extra
+    cc: tuple[str, ...] = ()  # 抄送 with the step (core.copies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +98,40 @@ class ForceState:
 class Comment:
     actor: str
     suggestion: str
+    extra: Mapping[str, Any] = field(default_factory=_frozen)  # FlowLog.extra
+
+
+@dataclass(frozen=True, slots=True)
+class Reopen:
+    """Open an ended ticket again (its creator or a workflow admin): it goes back to the
+    workflow's `reopen_state` label, or else to the state the start state's first transition
+    leads to."""
+
+    actor: str
+    suggestion: str = ""
+    extra: Mapping[str, Any] = field(default_factory=_frozen)
+    cc: tuple[str, ...] = ()  # 抄送 with the step (core.copies)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluate:
+    """Rate an ended ticket (its creator): `point` 1-5 and an optional comment. A later rating
+    replaces the earlier one."""
+
+    actor: str
+    point: int
+    suggestion: str = ""
+    extra: Mapping[str, Any] = field(default_factory=_frozen)
+
+
+@dataclass(frozen=True, slots=True)
+class AddCc:
+    """Copy more people on a ticket (抄送): they are told and may see it from now on (core.copies)."""
+
+    actor: str
+    people: tuple[str, ...]
+    suggestion: str = ""
+    extra: Mapping[str, Any] = field(default_factory=_frozen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +197,9 @@ Command = (
     | Close
     | ForceState
     | Comment
+    | Reopen
+    | Evaluate
+    | AddCc
     | UpdateFields
     | Delete
     | HookResult

@@ -15,9 +15,11 @@ from dataclasses import replace
 from typing import Any
 
 from core import access
+from core.aftercare import evaluate, reopen
 from core.automation import advance_parent, escalate, fire_timer, hook_result, retry_hook
 from core.commands import (
     Accept,
+    AddCc,
     AddNode,
     AddNodeEnd,
     AdvanceParent,
@@ -28,14 +30,17 @@ from core.commands import (
     Delete,
     Deliver,
     Escalate,
+    Evaluate,
     FireTimer,
     ForceState,
     Handle,
     HookResult,
+    Reopen,
     Retreat,
     RetryHook,
     UpdateFields,
 )
+from core.copies import add_cc, with_copies
 from core.decision import Context, Decision, NeedsLookup, Outcome
 from core.errors import Reason, Rejected
 from core.events import (
@@ -145,7 +150,14 @@ def _create(wf: Workflow, cmd: Create, ctx: Context) -> Outcome:
         filled = replace(filled, title=_render_title(wf, cmd.actor, filled.fields, ctx))
     filled = replace(filled, last_handlers={start.id: cmd.actor})
     log = entry(
-        filled, start.id, cmd.actor, InterveneType.TRANSITION, ctx, suggestion=cmd.suggestion, transition=t
+        filled,
+        start.id,
+        cmd.actor,
+        InterveneType.TRANSITION,
+        ctx,
+        suggestion=cmd.suggestion,
+        transition=t,
+        extra=cmd.extra,
     )
     created: tuple[Event, ...] = (TicketCreated(cmd.actor, wf.id),)
     if cc:
@@ -175,7 +187,14 @@ def _handle(ticket: Ticket, wf: Workflow, state: State, cmd: Handle, ctx: Contex
         updated_at=ctx.now,
     )
     log = entry(
-        filled, state.id, cmd.actor, InterveneType.TRANSITION, ctx, suggestion=cmd.suggestion, transition=t
+        filled,
+        state.id,
+        cmd.actor,
+        InterveneType.TRANSITION,
+        ctx,
+        suggestion=cmd.suggestion,
+        transition=t,
+        extra=cmd.extra,
     )
     if state.distribute == Distribute.ALL and len(ticket.participants) > 1:
         votes = {**ticket.votes, cmd.actor: t.id}
@@ -188,7 +207,19 @@ def _handle(ticket: Ticket, wf: Workflow, state: State, cmd: Handle, ctx: Contex
 
 
 def decide(ticket: Ticket | None, wf: Workflow, command: Command, ctx: Context) -> Outcome:
-    """Decide what `command` does to `ticket` (None for Create). Pure and total: never raises on input."""
+    """Decide what `command` does to `ticket` (None for Create). Pure and total: never raises on input.
+    People a step copies (the `cc` of Handle, Deliver, Close, Reopen) are added by core.copies."""
+    outcome = _decide(ticket, wf, command, ctx)
+    if (
+        isinstance(command, Handle | Deliver | Close | Reopen)
+        and command.cc
+        and isinstance(outcome, Decision)
+    ):
+        return with_copies(outcome, command.actor, command.cc, ctx)
+    return outcome
+
+
+def _decide(ticket: Ticket | None, wf: Workflow, command: Command, ctx: Context) -> Outcome:
     if isinstance(command, Create):
         return _create(wf, command, ctx)
     if ticket is None:
@@ -212,6 +243,7 @@ def decide(ticket: Ticket | None, wf: Workflow, command: Command, ctx: Context) 
             ctx,
             suggestion=command.suggestion,
             actor_type=ParticipantType.PERSON,
+            extra=command.extra,
         )
         return Decision(
             replace(ticket, updated_at=ctx.now), (log,), (CommentAdded(command.actor, command.suggestion),)
@@ -224,6 +256,12 @@ def decide(ticket: Ticket | None, wf: Workflow, command: Command, ctx: Context) 
         new = replace(ticket, is_deleted=True, updated_at=ctx.now)
         log = entry(ticket, state.id, command.actor, InterveneType.DELETE, ctx, suggestion=command.suggestion)
         return Decision(new, (log,), (TicketDeleted(command.actor),))
+    if isinstance(command, Reopen):
+        return reopen(ticket, wf, state, command, ctx)
+    if isinstance(command, Evaluate):
+        return evaluate(ticket, state, command, ctx)
+    if isinstance(command, AddCc):
+        return add_cc(ticket, wf, state, command, ctx)
     refused = active(ticket)
     if refused is not None:
         return refused

@@ -14,6 +14,10 @@ class WorkflowError(CoreError):
     """A workflow definition is invalid (raised while loading, never at run time)."""
 
 
+class RequestTaken(CoreError):
+    """TicketTx.insert: another transaction created a ticket for the same request key first."""
+
+
 class Reason(StrEnum):
     """Why the engine refused a command. Stable strings, usable by API dialects and chat replies."""
 

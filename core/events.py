@@ -74,6 +74,18 @@ class TicketClosed:
 
 
 @dataclass(frozen=True, slots=True)
+class TicketReopened:
+    actor: str
+    to_state_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEvaluated:
+    actor: str
+    point: int
+
+
+@dataclass(frozen=True, slots=True)
 class StateForced:
     actor: str
     from_state_id: int
@@ -163,6 +175,8 @@ Event = (
     | NodeAddEnded
     | TicketRetreated
     | TicketClosed
+    | TicketReopened
+    | TicketEvaluated
     | StateForced
     | CommentAdded
     | FieldsUpdated

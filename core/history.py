@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from core.decision import Context
 from core.ticket import FlowLog, InterveneType, Ticket
 from core.workflow import ParticipantType, Transition
@@ -17,6 +20,7 @@ def entry(
     suggestion: str = "",
     transition: Transition | None = None,
     actor_type: ParticipantType | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> FlowLog:
     return FlowLog(
         ticket_id=ticket.id,
@@ -30,4 +34,5 @@ def entry(
         attribute=int(transition.attribute) if transition else 0,
         suggestion=suggestion,
         fields=dict(ticket.fields),
+        extra=dict(extra or {}),
     )

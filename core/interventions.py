@@ -82,7 +82,9 @@ def deliver(ticket: Ticket, wf: Workflow, state: State, cmd: Deliver, ctx: Conte
             add_node_target="",
         )
     new = replace(new, relation=new.relation | {cmd.target, cmd.actor}, updated_at=ctx.now)
-    log = entry(new, state.id, cmd.actor, InterveneType.DELIVER, ctx, suggestion=cmd.suggestion)
+    log = entry(
+        new, state.id, cmd.actor, InterveneType.DELIVER, ctx, suggestion=cmd.suggestion, extra=cmd.extra
+    )
     events = (TicketDelivered(cmd.actor, cmd.target), StateEntered(state.id, (cmd.target,)))
     return Decision(new, (log,), events)
 
@@ -174,7 +176,9 @@ def close(ticket: Ticket, wf: Workflow, state: State, cmd: Close, ctx: Context) 
         state_entered_at=ctx.now,
         updated_at=ctx.now,
     )
-    log = entry(ticket, state.id, cmd.actor, InterveneType.CLOSE, ctx, suggestion=cmd.suggestion)
+    log = entry(
+        ticket, state.id, cmd.actor, InterveneType.CLOSE, ctx, suggestion=cmd.suggestion, extra=cmd.extra
+    )
     ended = TicketEnded(int(ActState.CLOSED), ticket.parent_ticket_id, ticket.parent_ticket_state_id)
     return Decision(new, (log,), (TicketClosed(cmd.actor), ended))
 

@@ -26,10 +26,21 @@ class TicketTx(Protocol):
 
     async def last_log(self, ticket_id: int) -> FlowLog | None: ...
 
-    async def insert(self, decision: Decision, sn_prefix: str) -> Ticket:
+    async def created_for(self, request_key: str) -> Ticket | None:
+        """The ticket `request_key` created or changed earlier (insert / record_request), if any."""
+        ...
+
+    async def record_request(self, request_key: str, ticket_id: int, command: str, at: datetime) -> None:
+        """Record that `request_key` changed ticket `ticket_id` with `command` (a class name); raises
+        core.errors.RequestTaken if another transaction recorded it first (then roll back)."""
+        ...
+
+    async def insert(self, decision: Decision, sn_prefix: str, *, request_key: str = "") -> Ticket:
         """Insert a new ticket (decision.ticket has id 0 and sn ""), assigning its id and a unique SN
         `{sn_prefix}_{YYYYMMDD}{NNNN}` (the date of decision.ticket.created_at); append the logs and
-        write the events to the outbox. Returns the stored ticket (version 1)."""
+        write the events to the outbox. Returns the stored ticket (version 1). With a
+        `request_key`, records it with the ticket; raises core.errors.RequestTaken if another
+        transaction recorded it first (this one must then roll back)."""
         ...
 
     async def update(self, decision: Decision, expected_version: int) -> bool:
@@ -88,6 +99,10 @@ class TicketQueries(Protocol):
     async def get_ticket(self, ticket_id: int) -> Ticket | None: ...
 
     async def flow_logs(self, ticket_id: int, desc: bool = True) -> list[FlowLog]: ...
+
+    async def ticket_for_request(self, request_key: str) -> Ticket | None:
+        """The ticket a create with this `request_key` made (core.commands.Create), if any."""
+        ...
 
 
 class NonceStore(Protocol):

@@ -24,7 +24,7 @@ from core.commands import (
 )
 from core.decide import decide
 from core.decision import Context, Decision, NeedsLookup
-from core.errors import CoreError, Reason, Rejected
+from core.errors import CoreError, Reason, Rejected, RequestTaken
 from core.events import TicketDeleted, TicketEnded
 from core.org import Org
 from core.ports import Clock, Directory, ExternalLookup, TicketStore, TicketTx, WorkflowCatalog
@@ -121,6 +121,12 @@ class TicketService:
         for _ in range(MAX_ATTEMPTS):
             try:
                 async with self._store.transaction() as tx:
+                    if cmd.request_key and (earlier := await tx.created_for(cmd.request_key)) is not None:
+                        log.info(
+                            "ticket already created for this request",
+                            extra={"ticket_id": earlier.id, "sn": earlier.sn, "request_key": cmd.request_key},
+                        )
+                        return Done(earlier, Decision(earlier))  # nothing new to publish
                     parent_fields = {}
                     if cmd.parent_ticket_id:
                         parent = await tx.get(cmd.parent_ticket_id)
@@ -136,28 +142,40 @@ class TicketService:
                     outcome = await self._decide(None, wf, cmd, ctx)
                     if not isinstance(outcome, Decision):
                         return outcome
-                    stored = await tx.insert(outcome, sn_prefix or self._sn_prefix)
+                    stored = await tx.insert(
+                        outcome, sn_prefix or self._sn_prefix, request_key=cmd.request_key
+                    )
                     await self._follow_up(tx, stored, outcome)
                     log.info(
                         "ticket created", extra={"ticket_id": stored.id, "sn": stored.sn, "actor": cmd.actor}
                     )
                     return Done(stored, outcome)
-            except _Conflict:
+            except (_Conflict, RequestTaken):  # RequestTaken: the next round finds the ticket made
                 continue
         return Rejected(Reason.STALE, "the ticket store is too busy right now; try again")
 
-    async def execute(self, ticket_id: int, cmd: Command, *, guard: Guard | None = None) -> Result:
+    async def execute(
+        self, ticket_id: int, cmd: Command, *, guard: Guard | None = None, request_key: str = ""
+    ) -> Result:
         """Run `cmd` on ticket `ticket_id`, retrying lost races by re-reading and re-deciding.
 
-        `guard`, when given, may refuse the command on the loaded ticket before the engine runs."""
+        `guard`, when given, may refuse the command on the loaded ticket before the engine runs.
+        `request_key` (a chat message's platform and MsgId) is recorded with the change: the same
+        key again changes nothing and answers Done with the ticket as it is now."""
         if isinstance(cmd, Create):
             return await self.create(cmd)
-        return self._committed(await self._execute(ticket_id, cmd, guard))
+        return self._committed(await self._execute(ticket_id, cmd, guard, request_key))
 
-    async def _execute(self, ticket_id: int, cmd: Command, guard: Guard | None) -> Result:
+    async def _execute(self, ticket_id: int, cmd: Command, guard: Guard | None, request_key: str) -> Result:
         for _ in range(MAX_ATTEMPTS):
             try:
                 async with self._store.transaction() as tx:
+                    if request_key and (earlier := await tx.created_for(request_key)) is not None:
+                        log.info(
+                            "request already carried out",
+                            extra={"ticket_id": earlier.id, "request_key": request_key},
+                        )
+                        return Done(earlier, Decision(earlier))
                     ticket = await tx.get(ticket_id)
                     if ticket is None:
                         return Rejected(Reason.NOT_FOUND, f"ticket {ticket_id} does not exist")
@@ -176,6 +194,10 @@ class TicketService:
                         return outcome
                     if not await tx.update(outcome, ticket.version):
                         continue
+                    if request_key:
+                        await tx.record_request(
+                            request_key, ticket.id, type(cmd).__name__, outcome.ticket.updated_at
+                        )
                     stored = replace(outcome.ticket, version=ticket.version + 1)
                     await self._follow_up(tx, stored, outcome)
                     log.info(
@@ -183,7 +205,7 @@ class TicketService:
                         extra={"ticket_id": ticket.id, "sn": ticket.sn, "command": type(cmd).__name__},
                     )
                     return Done(stored, outcome)
-            except _Conflict:
+            except (_Conflict, RequestTaken):
                 continue
         return Rejected(Reason.STALE, f"ticket {ticket_id} is changing too fast; try again")
 

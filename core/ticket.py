@@ -39,6 +39,9 @@ class InterveneType(IntEnum):
     HOOK = 9
     RETREAT = 10
     UPDATE_FIELDS = 11  # ticketbot extension: field edits are logged too
+    REOPEN = 12  # ticketbot extension: an ended ticket opened again (core.aftercare)
+    EVALUATE = 13  # ticketbot extension: the creator rated an ended ticket (core.aftercare)
+    CC = 14  # ticketbot extension: people copied on the ticket after its creation (core.copies)
 
 
 def _frozen(m: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
@@ -117,3 +120,6 @@ class FlowLog:
     suggestion: str = ""
     fields: Mapping[str, Any] = field(default_factory=_frozen)
     id: int = 0
+    # what a dialect attached to the step, JSON-ready: the work-order API's pictures (`pic`),
+    # attachments (`attached`), `is_show` (visible to the customer) and a rating's `point`
+    extra: Mapping[str, Any] = field(default_factory=_frozen)

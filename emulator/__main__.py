@@ -17,7 +17,8 @@ Web chat page: with `--bot-url http://127.0.0.1:8080` (where ticketbot listens) 
 serves its chat page at http://<host>:<port>/ : pick an employee of the directory and a platform,
 chat with the bot and click its cards (emulator/chat). WeCom messages go to <bot-url>/wecom/callback,
 encrypted with `--wecom-token` and `--wecom-aes-key` (the bot's TICKETBOT_WECOM_TOKEN and _AES_KEY);
-DingTalk messages to <bot-url>/dingtalk/robot, signed with `--app-secret`.
+DingTalk messages to <bot-url>/dingtalk/robot, signed with `--app-secret`. On WeCom, a member's
+customer chats offer the chat toolbar page <bot-url>/sidebar/workorder (ticketbot's work-order sidebar).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from emulator.chat import DingTalkBot, WeComBot
+from emulator.chat.customers import ToolbarPage
 from emulator.dingtalk import DingTalkEmulator
 from emulator.stack import build_stack
 from emulator.wecom import SystemClock, WeComEmulator
@@ -65,6 +67,7 @@ def build_app(args: argparse.Namespace) -> web.Application:
         if bot and wecom
         else None,
         dingtalk_bot=DingTalkBot(f"{bot}/dingtalk/robot") if bot and dingtalk else None,
+        toolbar=(ToolbarPage("工单", f"{bot}/sidebar/workorder"),) if bot and wecom else (),
     ).app
 
 

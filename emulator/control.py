@@ -16,6 +16,10 @@ Switches (arguments in the same JSON object):
     duplicate_ratio  ratio    callbacks delivered twice at random
     replay           k?       the k oldest callbacks sent so far are delivered again, late
 
+    GET|POST /_emulator/contacts   WeCom customers: list them; a member adds / edits / deletes one
+                                   and the change_external_contact callback goes to the bot
+                                   (emulator/wecom_contacts.py)
+
 Errors are 400 {"error": "..."}; the emulator is a test tool, so this surface has no auth and must
 only ever listen on a loopback address.
 """
@@ -88,6 +92,8 @@ class Control:
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/_emulator/records", self._records)
         app.router.add_post("/_emulator/chaos", self._chaos)
+        if self.wecom is not None:
+            app.router.add_routes(self.wecom.contacts.control_routes())
 
     def _platform(self, name: object) -> WeComEmulator | DingTalkEmulator:
         if name == "wecom" and self.wecom is not None:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from emulator.chaos import Redelivery
 from emulator.chat import ChatPage, DingTalkBot, WeComBot
+from emulator.chat.customers import CustomerChats, ToolbarPage
 from emulator.control import Control
 from emulator.dingtalk import DingTalkEmulator
 from emulator.merge import merged_app
@@ -31,7 +32,9 @@ def build_stack(
     dingtalk: DingTalkEmulator | None = None,
     wecom_bot: WeComBot | None = None,
     dingtalk_bot: DingTalkBot | None = None,
+    toolbar: tuple[ToolbarPage, ...] = (),
 ) -> Stack:
+    """`toolbar`: the pages of WeCom's chat toolbar (聊天工具栏) the chat page offers in a customer chat."""
     apps = [e.app() for e in (wecom, dingtalk) if e is not None]
     if not apps:
         raise ValueError("the emulator needs at least one platform")
@@ -51,5 +54,11 @@ def build_stack(
             deliver={name: r.deliver for name, r in redelivery.items()},
         )
         chat.add_routes(app)
+        if wecom is not None and wecom_bot is not None:  # staff <-> customer chats, their toolbar
+            CustomerChats(wecom, toolbar).add_routes(app)
+    if wecom is not None and wecom_bot is not None:  # staff changes to customers reach the bot too
+        wecom.contacts.connect(
+            wecom_bot.callback_url, wecom_bot.token, wecom_bot.aes_key, deliver=redelivery["wecom"].deliver
+        )
     Control(wecom=wecom, dingtalk=dingtalk, redelivery=redelivery).add_routes(app)
     return Stack(app, wecom, dingtalk, chat, redelivery)

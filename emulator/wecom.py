@@ -10,6 +10,9 @@ API (under /cgi-bin):
     GET  user/get?userid   user/list?department_id   department/list[?id]
     GET  auth/getuserinfo?access_token&code      the member behind a web OAuth code: {"userid"};
                                                  40029 unknown / used / expired code, 41008 none
+    GET  externalcontact/get?external_userid   externalcontact/list?userid
+                                                 customers (客户) and their follow users, and the
+                                                 change_external_contact callbacks: emulator/wecom_contacts.py
 
 Web OAuth (网页授权登录, open.weixin.qq.com in WeCom; emulator/wecom_oauth.py):
     GET  /connect/oauth2/authorize?appid&redirect_uri&response_type=code&scope&state[&agentid]
@@ -265,6 +268,14 @@ class WeComEmulator:
         from emulator.wecom_oauth import WeComOAuth  # here: that module builds on this one
 
         self.oauth = WeComOAuth(self)
+        from emulator.wecom_archive import ChatArchive
+        from emulator.wecom_jsapi import WeComJsApi  # builds on this module too
+
+        self.jsapi = WeComJsApi(self)  # agent jsapi_ticket, the JS-SDK, wx.invoke's answers
+        self.archive = ChatArchive(clock)  # 会话存档: staff <-> customer messages of the chat page
+        from emulator.wecom_contacts import WeComContacts  # here: that module builds on this one
+
+        self.contacts = WeComContacts(self)
 
     # ---- switches
 
@@ -329,6 +340,8 @@ class WeComEmulator:
             web.get("/cgi-bin/department/list", self._department_list),
         ]
         routes += self.oauth.routes()
+        routes += self.jsapi.routes() + self.archive.routes()
+        routes += self.contacts.routes()
         app.add_routes(routes)
         return app
 

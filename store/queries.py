@@ -17,7 +17,7 @@ from core.ticket import FlowLog, Ticket
 from store.db import Database
 from store.errors import StoreError
 from store.rows import log_from_row, ticket_from_row
-from store.tables import flow_log, ticket, ticket_user
+from store.tables import flow_log, ticket, ticket_request, ticket_user
 
 Category = Literal["all", "owner", "duty", "relation", "worked"]
 CATEGORIES: tuple[str, ...] = get_args(Category)
@@ -142,6 +142,19 @@ async def get_ticket(db: Database, ticket_id: int) -> Ticket | None:
         return None if row is None else ticket_from_row(row)
 
 
+async def ticket_for_request(db: Database, request_key: str) -> Ticket | None:
+    """The ticket `request_key` created (store.tables.ticket_request), if any; None for a key that
+    changed a ticket without creating it."""
+    async with db.read() as conn:
+        result = await conn.execute(
+            select(ticket)
+            .join(ticket_request, ticket_request.c.ticket_id == ticket.c.id)
+            .where(ticket_request.c.request_key == request_key, ticket_request.c.command == "create")
+        )
+        row = result.mappings().first()
+        return None if row is None else ticket_from_row(row)
+
+
 async def flow_logs(db: Database, ticket_id: int, desc: bool = True) -> list[FlowLog]:
     """A ticket's flow log, newest first unless `desc` is False."""
     order = flow_log.c.id.desc() if desc else flow_log.c.id.asc()
@@ -164,3 +177,6 @@ class SqlTicketQueries:
 
     async def flow_logs(self, ticket_id: int, desc: bool = True) -> list[FlowLog]:
         return await flow_logs(self._db, ticket_id, desc)
+
+    async def ticket_for_request(self, request_key: str) -> Ticket | None:
+        return await ticket_for_request(self._db, request_key)

@@ -91,6 +91,7 @@ def log_values(log: FlowLog, ticket_id: int) -> dict[str, Any]:
         "suggestion": log.suggestion,
         "fields": dict(log.fields),
         "created_at": log.created_at,
+        "extra": dict(log.extra),
     }
 
 
@@ -108,4 +109,5 @@ def log_from_row(row: RowMapping) -> FlowLog:
         attribute=row["attribute"],
         suggestion=row["suggestion"],
         fields=_mapping(row["fields"]),
+        extra=_mapping(row.get("extra") or {}),
     )

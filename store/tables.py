@@ -148,6 +148,7 @@ class FlowLogRow(StoreModel, table=True):
     suggestion: str = Field(default="", sa_type=Text)
     fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     created_at: datetime = Field(sa_type=UTCDateTime)
+    extra: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)  # core.ticket.FlowLog.extra
 
 
 class SnCounterRow(StoreModel, table=True):
@@ -436,3 +437,152 @@ class HookCallRow(StoreModel, table=True):
 
 due_work = table_of(DueWorkRow)
 hook_call = table_of(HookCallRow)
+
+
+# --------------------------------------------------------------------------------------------- requests
+
+
+class TicketRequestRow(StoreModel, table=True):
+    """The request (a chat message's platform and MsgId) that created or changed a ticket, written
+    in the change's own transaction: a message processed again (its worker died before marking it
+    done) finds its ticket here instead of creating a second one or commenting twice. `command`:
+    "create", or the command's class name (Comment...)."""
+
+    __tablename__ = "ticket_request"
+
+    request_key: str = Field(primary_key=True)
+    ticket_id: int = Field(sa_type=IdType)
+    command: str
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+ticket_request = table_of(TicketRequestRow)
+
+
+# --------------------------------------------------------------------------------------------- work orders
+
+
+class WorkOrderRow(StoreModel, table=True):
+    """What the work-order open API adds to a ticket: the entity it is about (`relation_type` 1 =
+    a customer, `relation_id` its WeCom external_userid). A ticket without a row has none."""
+
+    __tablename__ = "work_order"
+    __table_args__ = (Index("ix_work_order_relation", "relation_type", "relation_id"),)
+
+    ticket_id: int = Field(primary_key=True, sa_type=IdType)
+    relation_type: int = 0
+    relation_id: str = ""
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CustomerRow(StoreModel, table=True):
+    """A WeCom external contact (客户), from `externalcontact/get` and change_external_contact
+    events. `follow_users`: the staff who added them ({userid, remark, createtime, ...})."""
+
+    __tablename__ = "customer"
+
+    external_userid: str = Field(primary_key=True)
+    name: str = ""
+    avatar: str = Field(default="", sa_type=Text)
+    corp_name: str = ""
+    type: int = 0  # 1 a WeChat user, 2 a WeCom user of another company
+    gender: int = 0
+    unionid: str = ""
+    follow_users: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType)
+    deleted: bool = False  # no staff member has them as a contact any more
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ChatRecordRow(StoreModel, table=True):
+    """One chat message kept for work orders: from the chat archive (会话存档), forwarded to the bot,
+    or given through the API. `id` is the source's msgid."""
+
+    __tablename__ = "chat_record"
+    __table_args__ = (Index("ix_chat_record_sent_at", "sent_at"),)
+
+    id: str = Field(primary_key=True)
+    source: str  # archive | chat | api
+    from_id: str = ""
+    to_ids: list[str] = Field(default_factory=list, sa_type=JSONType)
+    room_id: str = ""
+    msg_type: str = "text"
+    content: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    sent_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class WorkOrderMessageRow(StoreModel, table=True):
+    """A chat record linked to a work order (the order's msg_list), by whom and when."""
+
+    __tablename__ = "work_order_message"
+
+    ticket_id: int = Field(primary_key=True, sa_type=IdType)
+    msg_id: str = Field(primary_key=True)
+    linked_by: str = ""
+    linked_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class WebhookCallRow(StoreModel, table=True):
+    """One signed work_order_change webhook to one API app, written in the transaction of the change
+    that causes it, POSTed (and retried; `retry_count` is in the body) by the webhook sender."""
+
+    __tablename__ = "webhook_call"
+    __table_args__ = (
+        Index("ix_webhook_call_state_next_attempt_at", "state", "next_attempt_at"),
+        Index("ix_webhook_call_ticket_id", "ticket_id"),
+    )
+
+    id: str = Field(primary_key=True)  # the envelope's id (uuid)
+    app: str
+    url: str = Field(sa_type=Text)
+    ticket_id: int = Field(sa_type=IdType)
+    status: str  # create | switch | close | reopen | reply
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    dedupe_key: str = Field(unique=True)
+    state: str = "pending"  # pending | sent | dead
+    retry_count: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    last_error: str = Field(default="", sa_type=Text)
+    response_status: int | None = None
+    claimed_by: str = ""
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ChatLinkSessionRow(StoreModel, table=True):
+    """A staff member linking chat records to a work order from chat: after 关联 <order_no>, what
+    they forward to the bot is linked to `ticket_id` until they say 完成 or `expires_at` passes."""
+
+    __tablename__ = "chat_link_session"
+
+    platform: str = Field(primary_key=True)
+    username: str = Field(primary_key=True)
+    ticket_id: int = Field(sa_type=IdType)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+work_order = table_of(WorkOrderRow)
+customer = table_of(CustomerRow)
+chat_record = table_of(ChatRecordRow)
+work_order_message = table_of(WorkOrderMessageRow)
+webhook_call = table_of(WebhookCallRow)
+chat_link_session = table_of(ChatLinkSessionRow)
+
+
+# --------------------------------------------------------------------------------------------- chat archive
+
+
+class ChatArchiveCursorRow(StoreModel, table=True):
+    """How far a chat archive (会话存档) was pulled into chat_record: the last seq kept, per archive."""
+
+    __tablename__ = "chat_archive_cursor"
+
+    name: str = Field(primary_key=True)
+    seq: int = Field(default=0, sa_type=IdType)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+chat_archive_cursor = table_of(ChatArchiveCursorRow)

@@ -3,8 +3,9 @@
 One `transaction()` is one database transaction (on SQLite the single write connection, held
 from BEGIN IMMEDIATE; on PostgreSQL READ COMMITTED). A save writes, atomically: the ticket row
 (optimistic `version` check on update), its new flow logs, its ticket_user rows, one outbox
-row per domain event, one hook_call row per hook the change asks for (store.hooks) and the due
-work its timer / SLA events arm (store.due_work).
+row per domain event, one hook_call row per hook the change asks for (store.hooks), the due
+work its timer / SLA events arm (store.due_work) and, for a work order, one webhook_call row per
+work_order_change webhook it causes to each subscribed app (store.webhooks).
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import TextualSelect
 
 from core.decision import Decision
+from core.errors import RequestTaken
 from core.events import event_name, event_payload
 from core.ticket import SYSTEM_USER, FlowLog, Ticket
+from core.webhook_calls import WebhookRoutes
 from store.db import Database, DialectName, cacheable, upsert
 from store.due_work import due_rows, insert_due_rows
 from store.errors import StoreError
 from store.hooks import record_hook_calls
 from store.rows import log_from_row, log_values, ticket_from_row, ticket_values
-from store.tables import flow_log, outbox, sn_counter, ticket, ticket_user
+from store.tables import flow_log, outbox, sn_counter, ticket, ticket_request, ticket_user
+from store.webhooks import record_webhooks
 
 if TYPE_CHECKING:
     from core.ports import TicketStore, TicketTx
@@ -47,6 +51,11 @@ _UPDATE_TICKET = (
 )
 _INSERT_LOGS = insert(flow_log)
 _INSERT_OUTBOX = insert(outbox)
+_CREATED_FOR = (
+    select(ticket)
+    .join(ticket_request, ticket_request.c.ticket_id == ticket.c.id)
+    .where(ticket_request.c.request_key == bindparam("request_key"))
+)
 
 
 def _sn_upsert(dialect: DialectName) -> TextualSelect:
@@ -56,6 +65,18 @@ def _sn_upsert(dialect: DialectName) -> TextualSelect:
     )
     returning = stmt.returning(sn_counter.c.value)
     return cacheable(returning, dialect, ["prefix", "day", "value"]).columns(sn_counter.c.value)
+
+
+def _request_insert(dialect: DialectName) -> TextualSelect:
+    """Record a request key unless it is there; RETURNING gives nothing when it was (on PostgreSQL
+    a concurrent insert of the same key waits for the other transaction to end first)."""
+    stmt = upsert(dialect, ticket_request).on_conflict_do_nothing(
+        index_elements=[ticket_request.c.request_key]
+    )
+    returning = stmt.returning(ticket_request.c.request_key)
+    return cacheable(returning, dialect, ["request_key", "ticket_id", "command", "created_at"]).columns(
+        ticket_request.c.request_key
+    )
 
 
 def _users_upsert(dialect: DialectName) -> TextClause:
@@ -74,6 +95,7 @@ def _users_upsert(dialect: DialectName) -> TextClause:
 _DIALECTS: tuple[DialectName, ...] = ("sqlite", "postgresql")
 _SN_UPSERT = {d: _sn_upsert(d) for d in _DIALECTS}
 _USERS_UPSERT = {d: _users_upsert(d) for d in _DIALECTS}
+_REQUEST_INSERT = {d: _request_insert(d) for d in _DIALECTS}
 
 
 def format_sn(prefix: str, day: str, value: int) -> str:
@@ -84,9 +106,12 @@ def format_sn(prefix: str, day: str, value: int) -> str:
 class SqlTicketTx:
     """TicketTx over one open connection (inside a transaction)."""
 
-    def __init__(self, conn: AsyncConnection, dialect: DialectName) -> None:
+    def __init__(
+        self, conn: AsyncConnection, dialect: DialectName, webhooks: WebhookRoutes | None = None
+    ) -> None:
         self._conn = conn
         self._dialect = dialect
+        self._webhooks = webhooks
 
     @property
     def connection(self) -> AsyncConnection:
@@ -120,9 +145,22 @@ class SqlTicketTx:
         row = result.mappings().first()
         return None if row is None else log_from_row(row)
 
+    async def created_for(self, request_key: str) -> Ticket | None:
+        """The ticket `request_key` (a chat message's platform and MsgId) created or changed, if any."""
+        result = await self._conn.execute(_CREATED_FOR, {"request_key": request_key})
+        row = result.mappings().first()
+        return None if row is None else ticket_from_row(row)
+
     # ----------------------------------------------------------------------------------- writes
 
-    async def insert(self, decision: Decision, sn_prefix: str) -> Ticket:
+    async def record_request(self, request_key: str, ticket_id: int, command: str, at: datetime) -> None:
+        """Record that `request_key` created (command "create") or changed the ticket; raises
+        RequestTaken if another transaction recorded the key first (this one must roll back)."""
+        params = {"request_key": request_key, "ticket_id": ticket_id, "command": command, "created_at": at}
+        if (await self._conn.execute(_REQUEST_INSERT[self._dialect], params)).first() is None:
+            raise RequestTaken(f"request {request_key!r} was carried out already")
+
+    async def insert(self, decision: Decision, sn_prefix: str, *, request_key: str = "") -> Ticket:
         t = decision.ticket
         if t.id != 0:
             raise StoreError(f"insert needs a new ticket (id 0), got id {t.id}")
@@ -134,6 +172,8 @@ class SqlTicketTx:
         values["version"] = 1
         result = await self._conn.execute(_INSERT_TICKET, values)
         ticket_id = int(result.scalar_one())
+        if request_key:
+            await self.record_request(request_key, ticket_id, "create", t.created_at)
         stored = dataclasses.replace(t, id=ticket_id, sn=sn, version=1)
         await self._append(stored, decision, 1)
         return stored
@@ -186,6 +226,9 @@ class SqlTicketTx:
             await insert_due_rows(self._conn, self._dialect, due)
         # every hook call with the change that asks for it (the event stays in the outbox too)
         await record_hook_calls(self._conn, self._dialect, t.id, version, decision.events, t.updated_at)
+        # every work_order_change webhook the change causes, to each app subscribed (store.webhooks)
+        if self._webhooks is not None:
+            await record_webhooks(self._conn, self._dialect, self._webhooks, t, decision, version)
 
     async def _refresh_users(self, t: Ticket, logs: Iterable[FlowLog]) -> None:
         await self._conn.execute(_USERS_UPSERT[self._dialect], user_rows(t, logs))
@@ -214,13 +257,15 @@ def user_rows(t: Ticket, logs: Iterable[FlowLog]) -> list[dict[str, Any]]:
 class SqlTicketStore:
     """core.ports.TicketStore over a Database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, webhooks: WebhookRoutes | None = None) -> None:
+        """`webhooks`: who receives work_order_change webhooks (None: nobody; none are written)."""
         self._db = db
+        self._webhooks = webhooks
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTicketTx]:
         async with self._db.write() as conn:
-            yield SqlTicketTx(conn, self._db.dialect)
+            yield SqlTicketTx(conn, self._db.dialect, self._webhooks)
 
 
 if TYPE_CHECKING:

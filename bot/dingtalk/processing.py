@@ -94,7 +94,10 @@ def make_dingtalk_processor(
         if not message.text.strip():
             await send(staff_id, NOT_TEXT, message)
             return
-        reply = await chat.conversation.reply_to(user.username, message.text, platform=PLATFORM)
+        key = f"{PLATFORM}:{message.msg_id}" if message.msg_id else ""
+        reply = await chat.conversation.reply_to(
+            user.username, message.text, platform=PLATFORM, request_key=key
+        )
         await send(staff_id, reply, message)
 
     async def on_click(click: CardClick) -> None:

@@ -111,9 +111,13 @@ class DingTalkSender:
                 raise _failed(exc) from exc
             return await self._send_oa(self._agent_id, delivery, card, exc)
         except DingTalkError as exc:
-            if delivery.attempts and "outTrackId.duplicate" in exc.code:
-                # a retry after a send that timed out but did go through: the card is out
-                log.info("dingtalk card was delivered by an earlier attempt", extra={"out_track_id": task_id})
+            if "outTrackId.duplicate" in exc.code:
+                # an earlier attempt went through but its answer was lost (a timeout, or a worker
+                # killed before recording it, whose claim another took over): the card is out
+                log.warning(
+                    "dingtalk card was delivered by an earlier attempt whose answer was lost; counted as sent",
+                    extra={"out_track_id": task_id, "attempts": delivery.attempts},
+                )
                 return SentRef(task_id, "", task_id)
             raise _failed(exc) from exc
         return SentRef(task_id, "", task_id)

@@ -27,9 +27,11 @@ from bot.handlers import commands as cmds
 from bot.handlers.dialogue import Dialogue, Draft, DraftStore, Ready
 from bot.handlers.form import is_cc_key, people, people_problem
 from bot.handlers.help import Lang, help_text, reply_language, unknown_reply
+from bot.handlers.linking import Linking
 from bot.handlers.replies import action_words, display, people_list, sample, tr, urged
 from core import commands as core
 from core.access import ActionKind, allowed_actions, can_view
+from core.decision import Decision
 from core.errors import Reason, Rejected
 from core.org import Org
 from core.ports import Clock, Directory, TicketQueries, Urger, WorkflowCatalog
@@ -55,6 +57,7 @@ class Conversation:
         urger: Urger | None = None,
         clock: Clock | None = None,
         link_for: Callable[[int, str], str] | None = None,
+        linking: Linking | None = None,
     ) -> None:
         """`link_for(ticket_id, username)`: the ticket page's link for that person (a signed one,
         bot.page.links); by default the plain `{public_url}/tickets/{id}`."""
@@ -67,6 +70,7 @@ class Conversation:
         self._dialogue = Dialogue(drafts, self._clock) if drafts is not None else None
         self._urger = urger
         self._link_for = link_for
+        self._linking = linking  # 关联 <order_no>: chat records linked to a work order
 
     def link(self, ticket_id: int, username: str) -> str:
         """The ticket page's link for `username` (signed for them when links are signed)."""
@@ -74,15 +78,30 @@ class Conversation:
             return self._link_for(ticket_id, username)
         return f"{self._public_url}/tickets/{ticket_id}"
 
-    async def reply_to(self, username: str, text: str, platform: str = "chat") -> str:
+    async def reply_to(
+        self, username: str, text: str, platform: str = "chat", *, request_key: str = ""
+    ) -> str:
         """The reply to one chat message from `username` (a directory username) on `platform`
-        (drafts are kept per platform). Never raises."""
+        (drafts are kept per platform). Never raises.
+
+        `request_key` names the message (platform and MsgId). A message that already created a
+        ticket (it is processed again because its worker died before marking it done) creates
+        nothing more: it is answered with that ticket, and the draft it completed is dropped."""
         lang = reply_language(text)
         try:
+            if request_key and (made := await self._queries.ticket_for_request(request_key)) is not None:
+                return await self._created_before(made, username, platform, lang)
+            if (
+                self._linking is not None
+                and (linked := await self._linking.reply(username, text, platform, request_key)) is not None
+            ):
+                return linked
             intent = cmds.parse(text)
             if self._dialogue is not None:
-                return await self._with_drafts(self._dialogue, username, platform, text, intent, lang)
-            return await self._reply(username, platform, intent, lang)
+                return await self._with_drafts(
+                    self._dialogue, username, platform, text, intent, lang, request_key
+                )
+            return await self._reply(username, platform, intent, lang, request_key)
         except Exception:
             log.exception("chat message failed", extra={"username": username, "platform": platform})
             return tr(
@@ -91,10 +110,34 @@ class Conversation:
                 "Sorry, something went wrong; please try again later.",
             )
 
+    async def _created_before(self, ticket: Ticket, user: str, platform: str, lang: Lang) -> str:
+        log.info(
+            "chat message already created a ticket; answering with it",
+            extra={"username": user, "platform": platform, "ticket_id": ticket.id, "sn": ticket.sn},
+        )
+        if self._dialogue is not None:
+            draft = await self._dialogue.current(platform, user)
+            if draft is not None and draft.updated_at <= ticket.created_at:  # the draft it completed
+                await self._dialogue.drop(platform, user)
+        wf = self._catalog.get(ticket.workflow_id)
+        if wf is None:
+            return tr(
+                lang, f"已发起工单 {ticket.sn}：{ticket.title}", f"Ticket {ticket.sn} created: {ticket.title}"
+            )
+        org = await self._directory.org()
+        return self._created(Done(ticket, Decision(ticket)), wf, org, lang)
+
     # ---------------------------------------------------------------- drafts
 
     async def _with_drafts(
-        self, dialogue: Dialogue, user: str, platform: str, text: str, intent: cmds.Intent, lang: Lang
+        self,
+        dialogue: Dialogue,
+        user: str,
+        platform: str,
+        text: str,
+        intent: cmds.Intent,
+        lang: Lang,
+        key: str,
     ) -> str:
         draft = await dialogue.current(platform, user)
         opened = self._draft_workflow(draft) if draft is not None else None
@@ -108,7 +151,7 @@ class Conversation:
                     "现在没有正在填写的工单，无需跳过。",
                     "Nothing to skip: no ticket is being filled in.",
                 )
-            return await self._reply(user, platform, intent, lang)
+            return await self._reply(user, platform, intent, lang, key)
         wf, t = opened
         if isinstance(intent, cmds.Cancel):
             await dialogue.drop(platform, user)
@@ -122,10 +165,10 @@ class Conversation:
         if self._is_answer(draft, wf, t, text, intent):
             org = await self._directory.org()
             step = await dialogue.answer(draft, wf, t, text, org)
-            return await self._submit(user, platform, step, org) if isinstance(step, Ready) else step
+            return await self._submit(user, platform, step, org, key) if isinstance(step, Ready) else step
         if isinstance(intent, cmds.Create) and isinstance(self._resolve(intent.workflow_query), Workflow):
-            return await self._reply(user, platform, intent, lang)  # a new create replaces the draft
-        reply = await self._reply(user, platform, intent, lang)
+            return await self._reply(user, platform, intent, lang, key)  # a new create replaces the draft
+        reply = await self._reply(user, platform, intent, lang, key)
         return reply + "\n\n" + dialogue.reminder(draft, wf, t, lang)
 
     def _draft_workflow(self, draft: Draft) -> tuple[Workflow, Transition] | None:
@@ -146,7 +189,7 @@ class Conversation:
             return self._resolve(intent.workflow_query) == []  # 申请年假回老家: not a workflow
         return False
 
-    async def _submit(self, user: str, platform: str, ready: Ready, org: Org) -> str:
+    async def _submit(self, user: str, platform: str, ready: Ready, org: Org, key: str) -> str:
         """Create the ticket a dialogue (or a complete create line) has filled in; the draft ends."""
         result = await self._service.create(
             core.Create(
@@ -155,6 +198,7 @@ class Conversation:
                 transition_id=ready.transition.id,
                 fields=dict(ready.fields),
                 cc=ready.cc,
+                request_key=key,
             )
         )
         if self._dialogue is not None:
@@ -163,13 +207,13 @@ class Conversation:
 
     # ---------------------------------------------------------------- dispatch
 
-    async def _reply(self, user: str, platform: str, intent: cmds.Intent, lang: Lang) -> str:
+    async def _reply(self, user: str, platform: str, intent: cmds.Intent, lang: Lang, key: str) -> str:
         if isinstance(intent, cmds.Help):
             return help_text(lang, self._startable(), dialogue=self._dialogue is not None)
         if isinstance(intent, cmds.ListWorkflows):
             return self._workflows(lang)
         if isinstance(intent, cmds.Create):
-            return await self._create(user, platform, intent, lang)
+            return await self._create(user, platform, intent, lang, key)
         if isinstance(intent, cmds.ListPending):
             return await self._list(user, "duty", intent.page, lang)
         if isinstance(intent, cmds.ListMine):
@@ -193,7 +237,7 @@ class Conversation:
         if isinstance(intent, cmds.Decide):
             return await self._decide(ticket, wf, org, user, intent, lang)
         if isinstance(intent, cmds.Comment):
-            result = await self._service.execute(ticket.id, core.Comment(user, intent.text))
+            result = await self._service.execute(ticket.id, core.Comment(user, intent.text), request_key=key)
             return self._outcome(result, lang, tr(lang, "评论已添加。", "Comment added."), org)
         if isinstance(intent, cmds.Withdraw):
             result = await self._service.execute(ticket.id, core.Retreat(user, intent.reason))
@@ -245,7 +289,7 @@ class Conversation:
                 return t
         return None
 
-    async def _create(self, user: str, platform: str, intent: cmds.Create, lang: Lang) -> str:
+    async def _create(self, user: str, platform: str, intent: cmds.Create, lang: Lang, key: str) -> str:
         found = self._resolve(intent.workflow_query)
         if isinstance(found, list):
             if not found:
@@ -271,7 +315,7 @@ class Conversation:
         org = await self._directory.org()
         if self._dialogue is not None:
             step = await self._dialogue.start(platform, user, wf, t, intent.fields, org, lang)
-            return await self._submit(user, platform, step, org) if isinstance(step, Ready) else step
+            return await self._submit(user, platform, step, org, key) if isinstance(step, Ready) else step
         fields = {k: v for k, v in intent.fields.items() if not is_cc_key(wf, k)}
         named = ",".join(v for k, v in intent.fields.items() if is_cc_key(wf, k))
         got = people(named, org)
@@ -279,7 +323,14 @@ class Conversation:
         if problem is not None:
             return tr(lang, f"抄送人有误：{problem.text}。", f"CC: {problem.text}.")
         result = await self._service.create(
-            core.Create(actor=user, workflow_id=wf.id, transition_id=t.id, fields=fields, cc=got.usernames)
+            core.Create(
+                actor=user,
+                workflow_id=wf.id,
+                transition_id=t.id,
+                fields=fields,
+                cc=got.usernames,
+                request_key=key,
+            )
         )
         return self._created(result, wf, org, lang)
 

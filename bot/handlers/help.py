@@ -126,6 +126,16 @@ NOTES: Final[Mapping[Lang, tuple[str, str]]] = MappingProxyType(
 )
 
 
+LINK_NOTE: Final[Mapping[Lang, str]] = MappingProxyType(
+    {
+        "zh": "关联聊天记录：发送“关联 工单号”（如 关联 1470000000000000001），之后转发或发给我的消息都会关联到"
+        "该客服工单，发“完成”结束（30 分钟没有新消息自动结束）。",
+        "en": 'Link chat records: send "link <order no>" (e.g. link 1470000000000000001); what you forward or '
+        'send me next is linked to that work order until you send "done" (or 30 minutes pass without a message).',
+    }
+)
+
+
 def help_text(lang: Lang, workflows: Sequence[tuple[int, str]], *, dialogue: bool = False) -> str:
     """Every command with an example, how CC (and, with `dialogue`, step-by-step filling) works,
     then the workflows one can start (id and name)."""
@@ -136,7 +146,7 @@ def help_text(lang: Lang, workflows: Sequence[tuple[int, str]], *, dialogue: boo
     lines.append("")
     if dialogue:
         lines.append(steps)
-    lines += [cc, ""]
+    lines += [cc, LINK_NOTE[lang], ""]
     if workflows:
         lines.append("可发起的流程：" if zh else "Workflows you can start:")
         lines += [f"  {wid}. {name}" for wid, name in workflows]

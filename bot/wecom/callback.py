@@ -52,6 +52,9 @@ class InboundEvent:
     task_id: str = ""
     response_code: str = ""
     agent_id: str = ""
+    change_type: str = ""  # change_external_contact: ChangeType, UserID (staff), ExternalUserID
+    user_id: str = ""
+    external_user_id: str = ""
     raw: str  # the decrypted inner XML, as stored in the inbox
 
 
@@ -173,15 +176,27 @@ def _dedupe_key(parts: list[str]) -> str:
 
 
 def dedupe_key_of(
-    *, msg_type: str, msg_id: str, event: str, from_user: str, create_time: str, event_key: str, task_id: str
+    *,
+    msg_type: str,
+    msg_id: str,
+    event: str,
+    from_user: str,
+    create_time: str,
+    event_key: str,
+    task_id: str,
+    change: tuple[str, str, str] = ("", "", ""),
 ) -> str:
     """platforms.md: messages by MsgId; events by FromUserName + CreateTime (+ Event), and a
-    template_card_event adds EventKey + TaskId so two clicks in one second don't collide."""
+    template_card_event adds EventKey + TaskId so two clicks in one second don't collide. A
+    change_external_contact event (FromUserName is always "sys") adds `change` = (ChangeType,
+    UserID, ExternalUserID), so two customers added in one second are two events."""
     if msg_type != "event":
         return _dedupe_key(["msg", msg_id])
     parts = ["evt", from_user, create_time, event]
     if event == "template_card_event":
         parts += [event_key, task_id]
+    elif event == "change_external_contact":
+        parts += list(change)
     return _dedupe_key(parts)
 
 
@@ -200,6 +215,7 @@ def parse_message(plaintext: str, corp_id: str, max_bytes: int = MAX_BODY_BYTES)
     create_time = _text(root, "CreateTime")
     event_key = _text(root, "EventKey")
     task_id = _text(root, "TaskId")
+    change = (_text(root, "ChangeType"), _text(root, "UserID"), _text(root, "ExternalUserID"))
     if msg_type == "event":
         missing = [
             n
@@ -223,6 +239,7 @@ def parse_message(plaintext: str, corp_id: str, max_bytes: int = MAX_BODY_BYTES)
             create_time=create_time,
             event_key=event_key,
             task_id=task_id,
+            change=change,
         ),
         msg_type=msg_type,
         event=event,
@@ -234,5 +251,8 @@ def parse_message(plaintext: str, corp_id: str, max_bytes: int = MAX_BODY_BYTES)
         task_id=task_id,
         response_code=_text(root, "ResponseCode"),
         agent_id=_text(root, "AgentID"),
+        change_type=change[0],
+        user_id=change[1],
+        external_user_id=change[2],
         raw=plaintext,
     )

@@ -29,6 +29,7 @@ from core.ports import Clock
 log = logging.getLogger("ticketbot.wecom.client")
 
 TOKEN_ERRORS = frozenset({40014, 42001})
+TASK_ID_USED = 42035
 TRANSIENT = frozenset({-1, 45009, 45033})
 LOCAL_REFUSAL = -2  # errcode of errors raised by this client without asking WeCom
 
@@ -69,6 +70,11 @@ class NoPermission(WeComError):
 
 class ResponseCodeInvalid(WeComError):
     """60140: the card's response_code was already used or has expired."""
+
+
+class TaskIdUsed(WeComError):
+    """42035 (as the emulator answers; to be confirmed against a live app): a template card with
+    this task_id was already sent by the app."""
 
 
 class WeComBusy(WeComError):
@@ -140,6 +146,10 @@ def error_for(errcode: int, errmsg: str) -> WeComError:
             errcode,
             errmsg,
             "the card's response_code was used or is over 24 h old: send a fresh card instead",
+        )
+    if errcode == TASK_ID_USED:
+        return TaskIdUsed(
+            errcode, errmsg, "a card with this task_id was sent before; task ids are unique per app"
         )
     if errcode in TRANSIENT:
         return WeComBusy(errcode, errmsg, "WeCom is busy or the call limit was reached; retry later")
@@ -362,6 +372,11 @@ class WeComClient:
                 raise error_for(errcode, str(body.get("errmsg", "")))
         return body
 
+    async def api_get(self, path: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """One GET of a /cgi-bin API with this client's token handling, retries and error mapping
+        (for the API families kept in their own modules, e.g. bot/wecom/contacts.py)."""
+        return await self._call("GET", path, params)
+
     # ---- messages
 
     async def _send(self, touser: str | Sequence[str], message: Mapping[str, Any]) -> SendResult:
@@ -422,6 +437,15 @@ class WeComClient:
         body = await self._call("GET", "/cgi-bin/auth/getuserinfo", {"code": code})
         userid = body.get("userid") or body.get("UserId")
         return userid if isinstance(userid, str) else ""
+
+    async def agent_jsapi_ticket(self) -> tuple[str, int]:
+        """(ticket, expires_in seconds) of the app's JS-SDK identity (GET /cgi-bin/ticket/get
+        ?type=agent_config; for wx.agentConfig signatures). Cache it: bot.wecom.jsapi does."""
+        body = await self._call("GET", "/cgi-bin/ticket/get", {"type": "agent_config"})
+        ticket, expires_in = body.get("ticket"), body.get("expires_in", 7200)
+        if not isinstance(ticket, str) or not ticket:
+            raise WeComUnavailable("ticket/get answered without a ticket")
+        return ticket, expires_in if isinstance(expires_in, int) and expires_in > 0 else 7200
 
     async def list_users(self, department_id: int, *, fetch_child: bool = False) -> list[dict[str, Any]]:
         params = {"department_id": str(department_id), "fetch_child": "1" if fetch_child else "0"}

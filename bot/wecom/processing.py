@@ -6,6 +6,7 @@
   card, the engine runs the button's action as the clicker (bot.handlers.clicks), and the
   notifier is kicked so every card of the ticket shows the change; a stale or refused click
   changes nothing and the clicked card is turned into the ticket's current state;
+- a customer change (`change_external_contact`): `on_customer_change` (bot.wecom.customers);
 - anything else is logged at DEBUG and dropped.
 A reply WeCom refuses (rate limit, errors after the client's retries) is logged and dropped, not
 raised: the inbox would otherwise retry the whole message and run its command a second time.
@@ -35,6 +36,7 @@ NOT_IN_DIRECTORY = (
 INACTIVE = "你的账号已停用，请联系管理员。\nYour account is disabled; ask your administrator."
 NOT_YOUR_CARD = "这张卡片已失效或不是发给你的，请打开工单页面查看。\nThis card is out of date or not yours; open the ticket page."
 CLICK_EVENT = "template_card_event"
+CUSTOMER_EVENT = "change_external_contact"
 
 
 def _find_user(users: list[User], wecom_userid: str) -> User | None:
@@ -50,6 +52,7 @@ class WeComChat:
     service: TicketService
     notifier: Notifier | None
     clock: Clock
+    on_customer_change: Callable[[InboundEvent], Awaitable[None]] | None = None
 
 
 def make_wecom_processor(chat: WeComChat) -> Callable[[InboundEvent], Awaitable[None]]:
@@ -125,6 +128,9 @@ def make_wecom_processor(chat: WeComChat) -> Callable[[InboundEvent], Awaitable[
         if event.msg_type == "event" and event.event == CLICK_EVENT and event.from_user:
             await on_click(event)
             return
+        if event.msg_type == "event" and event.event == CUSTOMER_EVENT and chat.on_customer_change:
+            await chat.on_customer_change(event)
+            return
         if event.msg_type != "text" or not event.from_user:
             log.debug(
                 "wecom event ignored",
@@ -134,7 +140,10 @@ def make_wecom_processor(chat: WeComChat) -> Callable[[InboundEvent], Awaitable[
         user = await known_user(event)
         if user is None:
             return
-        text = await chat.conversation.reply_to(user.username, event.content, platform=PLATFORM)
+        key = f"{PLATFORM}:{event.msg_id}" if event.msg_id else ""
+        text = await chat.conversation.reply_to(
+            user.username, event.content, platform=PLATFORM, request_key=key
+        )
         await reply(event, text)
 
     return on_event

@@ -6,7 +6,12 @@ Errors become `SendFailed` with a retry hint the notifier understands:
 - configuration problems WeCom may stop raising once an admin fixes them (IP not trusted, no
   permission, bad secret, token refused): retry in CONFIG_RETRY_SECONDS, logged loudly;
 - every recipient invalid (the member left or is outside the app's visible range): no retry;
-- 60140 on an update (code used or over 24 h old): `code_used`, so a fresh message is sent.
+- 60140 on an update (code used or over 24 h old): `code_used`, so a fresh message is sent;
+- a card send refused because its task_id is used (TaskIdUsed): an earlier attempt of this very
+  delivery reached WeCom but its answer was lost (a timeout, or a worker killed before recording
+  it). The card is out: the send counts as done, with no msgid and no response_code yet (the
+  recipient's first click brings one, so the card can still be updated). Task ids are unique per
+  delivery and per message (bot.cards.wecom.task_id_for), so nobody else's card has it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from bot.wecom.client import (
     AllRecipientsInvalid,
     RateLimited,
     ResponseCodeInvalid,
+    TaskIdUsed,
     WeComBusy,
     WeComClient,
     WeComError,
@@ -65,6 +71,12 @@ class WeComSender:
         body = render_wecom(card, task_id=task_id, agent_id=self._agent_id)
         try:
             result = await self._client.send_template_card(delivery.address, body["template_card"])
+        except TaskIdUsed:
+            log.warning(
+                "wecom card was delivered by an earlier attempt whose answer was lost; counted as sent",
+                extra={"delivery_id": delivery.id, "task_id": task_id, "attempts": delivery.attempts},
+            )
+            return SentRef("", "", task_id, None)
         except WeComError as exc:
             raise _failed(exc) from exc
         if delivery.address in result.invalid_users:

@@ -5,7 +5,8 @@ tests cover PostgreSQL), an in-memory draft store and a fake clock (expiry witho
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -476,3 +477,54 @@ async def test_only_someone_who_can_see_the_ticket_may_urge(
 async def test_urge_without_an_urger_keeps_todays_answer(plain: Conversation, runtime: Runtime) -> None:
     ticket = await _ticket(runtime, await plain.reply_to("liuyang", LEAVE))
     assert "暂未开通" in await plain.reply_to("liuyang", f"催办 {ticket.id}")
+
+
+# ---------------------------------------------------------------- a message processed twice
+
+
+async def test_the_last_answer_processed_again_creates_nothing_more(
+    chat: Conversation, runtime: Runtime, drafts: MemoryDrafts
+) -> None:
+    """A worker died after the ticket was created but before the message was marked done: the
+    inbox runs it again. It is answered with the same ticket, and the draft it completed (still
+    there if the worker died before dropping it) is dropped; a draft started later is kept."""
+    await chat.reply_to(
+        "liuyang", "发起 请假申请 leave_type=annual start_date=2024-05-06 end_date=2024-05-07 days=2"
+    )
+    completed = drafts.rows[("chat", "liuyang")]
+    first = await chat.reply_to("liuyang", "家里有事", request_key="wecom:m-9")
+    ticket = await _ticket(runtime, first)
+    assert drafts.rows == {}
+
+    drafts.rows[("chat", "liuyang")] = completed  # as if the worker died before dropping it
+    again = await chat.reply_to("liuyang", "家里有事", request_key="wecom:m-9")
+    assert again == first
+    assert drafts.rows == {}
+    assert await chat.reply_to("liuyang", "家里有事", request_key="wecom:m-9") == first  # no draft now
+
+    later = replace(completed, updated_at=ticket.created_at + timedelta(seconds=1))
+    drafts.rows[("chat", "liuyang")] = later
+    assert await chat.reply_to("liuyang", "家里有事", request_key="wecom:m-9") == first
+    assert drafts.rows == {("chat", "liuyang"): later}  # someone's new draft is not theirs to drop
+    mine = await SqlTicketQueries(runtime.db).list_tickets(username="liuyang", category="owner")
+    assert [t.id for t in mine[0]] == [ticket.id]
+
+
+async def test_a_one_line_create_processed_again_answers_with_its_ticket(
+    plain: Conversation, runtime: Runtime
+) -> None:
+    first = await plain.reply_to("liuyang", LEAVE, request_key="dingtalk:m-1")
+    assert await plain.reply_to("liuyang", LEAVE, request_key="dingtalk:m-1") == first
+    other = await plain.reply_to("liuyang", LEAVE, request_key="dingtalk:m-2")  # a new message
+    assert (await _ticket(runtime, other)).id != (await _ticket(runtime, first)).id
+    unkeyed = [await plain.reply_to("liuyang", LEAVE) for _ in range(2)]  # no key: two tickets
+    assert len({(await _ticket(runtime, r)).id for r in unkeyed}) == 2
+
+
+async def test_a_comment_processed_again_is_added_once(plain: Conversation, runtime: Runtime) -> None:
+    ticket = await _ticket(runtime, await plain.reply_to("liuyang", LEAVE, request_key="wecom:m-1"))
+    first = await plain.reply_to("liuyang", f"评论 {ticket.id} 已附上病历", request_key="wecom:m-2")
+    assert await plain.reply_to("liuyang", f"评论 {ticket.id} 已附上病历", request_key="wecom:m-2") == first
+    assert "评论已添加" in first and "已发起工单" not in first
+    logs = await SqlTicketQueries(runtime.db).flow_logs(ticket.id, desc=False)
+    assert [log.suggestion for log in logs if log.suggestion == "已附上病历"] == ["已附上病历"]

@@ -194,9 +194,13 @@ class FakeDirectory:
 class FakeConversation:
     def __init__(self) -> None:
         self.asked: list[tuple[str, str]] = []
+        self.keys: list[str] = []
 
-    async def reply_to(self, username: str, text: str, platform: str = "chat") -> str:
+    async def reply_to(
+        self, username: str, text: str, platform: str = "chat", *, request_key: str = ""
+    ) -> str:
         self.asked.append((username, text))
+        self.keys.append(request_key)
         return f"reply to {username}"
 
 
@@ -246,6 +250,7 @@ async def test_processor_answers_known_inactive_and_unknown_members() -> None:
     await on_event(_event(from_user="Gone"))
     await on_event(_event(from_user="Nobody"))
     assert conv.asked == [("lina", "帮助")]
+    assert conv.keys == ["wecom:1"]  # the MsgId names the message: a second run creates nothing more
     assert client.sent == [("lina", "reply to lina"), ("Gone", INACTIVE), ("Nobody", NOT_IN_DIRECTORY)]
 
 

@@ -75,7 +75,7 @@ def test_sync_api_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
     assert current_revision(url) is None
     upgrade(url)
     upgrade(url)
-    assert current_revision(url) == head_revision() == "0005"
+    assert current_revision(url) == head_revision() == "0008"
 
 
 async def test_sync_api_refuses_to_run_inside_an_event_loop(tmp_path: Path) -> None:

@@ -14,9 +14,11 @@ from core.workflow import Participant, ParticipantType
 from store.db import Database
 from store.directory import SqlDirectory, replace_org
 from store.queries import flow_logs
+from store.tables import ticket, ticket_request
 from store.tickets import SqlTicketStore
 from tests.core.builders import APPROVE, END, OPS, ORG, SUBMIT, TL, workflow
 from tests.fakes import FakeClock
+from tests.store.builders import rows
 
 
 @pytest.fixture
@@ -171,3 +173,54 @@ async def test_deleting_the_last_open_sub_ticket_advances_the_parent(
     async with SqlTicketStore(db).transaction() as tx:
         moved = await tx.get(parent)
     assert moved is not None and moved.state_id == END
+
+
+async def test_a_create_repeated_with_its_request_key_returns_the_first_ticket(
+    service: TicketService, db: Database
+) -> None:
+    cmd = c.Create("alice", 1, SUBMIT, {"days": 2}, request_key="wecom:msg-1")
+    first = await service.create(cmd)
+    assert isinstance(first, Done) and first.decision.events
+    again = await service.create(cmd)
+    assert isinstance(again, Done)
+    assert again.ticket == first.ticket
+    assert again.decision.events == () and again.decision.logs == ()  # nothing published twice
+    other = await service.create(c.Create("alice", 1, SUBMIT, {"days": 2}, request_key="wecom:msg-2"))
+    assert isinstance(other, Done) and other.ticket.id != first.ticket.id
+    assert len(await flow_logs(db, first.ticket.id)) == 1
+
+
+async def test_racing_creates_with_one_request_key_make_one_ticket(
+    service: TicketService, db: Database
+) -> None:
+    cmd = c.Create("alice", 1, SUBMIT, {"days": 2}, request_key="dingtalk:msg-9")
+    results = await asyncio.gather(*(service.create(cmd) for _ in range(8)))
+    assert all(isinstance(r, Done) for r in results), results
+    assert len({r.ticket.id for r in results if isinstance(r, Done)}) == 1
+    assert [r["sn"] for r in await rows(db, ticket)] == ["loonflow_202601050001"]
+
+
+async def test_a_comment_repeated_with_its_request_key_is_logged_once(
+    service: TicketService, db: Database
+) -> None:
+    ticket_id = await new_ticket(service)
+    first = await service.execute(ticket_id, c.Comment("alice", "补充材料"), request_key="wecom:msg-5")
+    again = await service.execute(ticket_id, c.Comment("alice", "补充材料"), request_key="wecom:msg-5")
+    assert isinstance(first, Done) and isinstance(again, Done)
+    assert again.ticket.version == first.ticket.version == 2 and again.decision.events == ()
+    assert [log.suggestion for log in await flow_logs(db, ticket_id, desc=False)][1:] == ["补充材料"]
+    racing = await asyncio.gather(
+        *(
+            service.execute(ticket_id, c.Comment("alice", "再补充"), request_key="wecom:msg-6")
+            for _ in range(6)
+        )
+    )
+    assert all(isinstance(r, Done) for r in racing)
+    assert [log.suggestion for log in await flow_logs(db, ticket_id, desc=False)][1:] == [
+        "补充材料",
+        "再补充",
+    ]
+    assert [(r["request_key"], r["command"]) for r in await rows(db, ticket_request)] == [
+        ("wecom:msg-5", "Comment"),
+        ("wecom:msg-6", "Comment"),
+    ]

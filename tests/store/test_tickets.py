@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import update
 
 from core.decision import Decision
+from core.errors import RequestTaken
 from core.events import CommentAdded, HookRequested, TicketEnded, event_payload
 from core.ticket import SYSTEM_USER, ActState, InterveneType
 from core.workflow import Hook
 from store.db import Database
 from store.errors import DatabaseError, StoreError
-from store.tables import flow_log, outbox, sn_counter, ticket, ticket_user
+from store.tables import flow_log, outbox, sn_counter, ticket, ticket_request, ticket_user
 from store.tickets import SqlTicketStore, format_sn
 from tests.store.builders import T0, advance, create, create_decision, log, new_ticket, rows, save
 
@@ -357,3 +358,29 @@ async def test_bad_input_is_refused_and_changes_nothing(store: SqlTicketStore, d
 
 def test_sn_format() -> None:
     assert re.fullmatch(r"loonflow_\d{8}\d{4,}", format_sn("loonflow", "20240515", 12345))
+
+
+async def test_a_request_key_is_recorded_with_its_ticket_and_refused_twice(
+    store: SqlTicketStore, db: Database
+) -> None:
+    async with store.transaction() as tx:
+        assert await tx.created_for("wecom:m1") is None
+        first = await tx.insert(create_decision(new_ticket()), "loonflow", request_key="wecom:m1")
+    async with store.transaction() as tx:
+        assert await tx.created_for("wecom:m1") == first
+        assert await tx.created_for("wecom:m2") is None
+    with pytest.raises(RequestTaken, match="wecom:m1"):
+        async with store.transaction() as tx:
+            await tx.insert(create_decision(new_ticket()), "loonflow", request_key="wecom:m1")
+    # the refused insert rolled back whole: one ticket, one request row, its SN not used up
+    assert [r["id"] for r in await rows(db, ticket)] == [first.id]
+    assert [(r["request_key"], r["ticket_id"]) for r in await rows(db, ticket_request)] == [
+        ("wecom:m1", first.id)
+    ]
+    assert (await create(store)).sn == "loonflow_202405150002"
+
+
+async def test_an_insert_without_a_request_key_records_none(store: SqlTicketStore, db: Database) -> None:
+    await create(store)
+    await create(store)
+    assert await rows(db, ticket_request) == []
