@@ -1,0 +1,130 @@
+"""Nothing secret reaches the logs: the whole demo (both platforms, a leave request approved from
+its card, the loonflow and work-order APIs with good and bad signatures) runs with every logger
+at DEBUG, and no captured record (message, arguments, extras or traceback) carries a platform
+secret, callback token, AES key, API token, link secret or any access token the platforms issued."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.app import NOTIFIER
+from bot.demo import (
+    DEMO_LINK_SECRET,
+    DINGTALK_APP_SECRET,
+    WECOM_AES_KEY,
+    WECOM_SECRET,
+    WECOM_TOKEN,
+    Demo,
+    running_demo,
+)
+from bot.dingtalk.routes import DINGTALK_CALLBACKS
+from bot.wecom.routes import WECOM_CALLBACKS
+
+LEAVE = "发起 请假申请 start_date=2026-12-01 end_date=2026-12-02 days=2 reason=家里有事 proxy=zhaolei"
+APP_TOKEN = "demo-token"  # the shipped demo app's token (config/apps.yaml)
+WAIT = 20
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def demo(database_url: str) -> AsyncIterator[Demo]:
+    async with running_demo(port=_port(), emulator_port=_port(), database_url=database_url) as running:
+        yield running
+
+
+async def _settle(demo: Demo) -> None:
+    async with asyncio.timeout(WAIT):
+        while tasks := set(demo.app[WECOM_CALLBACKS].tasks) | set(demo.app[DINGTALK_CALLBACKS].tasks):
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await demo.app[NOTIFIER].drain()
+
+
+def _headers(token: str, username: str = "liuyang") -> dict[str, str]:
+    ts = str(int(time.time()))
+    return {
+        "appname": "demo",
+        "timestamp": ts,
+        "signature": hashlib.md5((ts + token).encode()).hexdigest(),  # noqa: S324 - loonflow's scheme
+        "username": username,
+    }
+
+
+def _everything(record: logging.LogRecord) -> str:
+    """The record as any handler could render it: message, arguments, extras and traceback."""
+    parts = [record.getMessage(), repr(record.args)]
+    parts += [f"{k}={v!r}" for k, v in vars(record).items() if k not in ("msg", "args")]
+    if record.exc_info:
+        parts.append(logging.Formatter().formatException(record.exc_info))
+    return "\n".join(parts)
+
+
+async def test_a_whole_demo_run_logs_no_secret(demo: Demo, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    chat = demo.urls.chat
+    api = demo.urls.ticketbot
+    async with aiohttp.ClientSession() as session:
+        for platform, userid in (("wecom", "LiuYang"), ("dingtalk", "staff0005")):
+            async with session.post(
+                f"{chat}_chat/send", json={"platform": platform, "userid": userid, "text": LEAVE}
+            ) as resp:
+                assert resp.status == 200
+        await _settle(demo)
+        async with session.get(
+            f"{chat}_chat/timeline", params={"platform": "wecom", "userid": "WangQiang"}
+        ) as resp:
+            entries: list[Any] = (await resp.json())["entries"]
+        card = next(e for e in entries if e["kind"] == "card")
+        key = next(b["key"] for b in card["card"]["buttons"] if b["text"] == "同意")
+        async with session.post(
+            f"{chat}_chat/click",
+            json={"platform": "wecom", "userid": "WangQiang", "card_id": card["card_id"], "key": key},
+        ) as resp:
+            assert resp.status == 200
+        await _settle(demo)
+        async with session.get(f"{api}/api/v1.0/tickets", headers=_headers(APP_TOKEN)) as resp:
+            assert resp.status == 200
+        async with session.get(f"{api}/open-api/workorder/list", headers=_headers(APP_TOKEN)) as resp:
+            assert resp.status == 200
+        for bad in ("wrong-token", APP_TOKEN + "x"):  # refusals are logged: they must not echo secrets
+            async with session.get(f"{api}/api/v1.0/tickets", headers=_headers(bad)) as resp:
+                assert resp.status in (200, 401)
+            async with session.get(f"{api}/open-api/workorder/list", headers=_headers(bad)) as resp:
+                assert resp.status == 401
+    issued = demo.wecom.issued_tokens()
+    assert issued, "the run used WeCom's API"
+    secrets = {
+        "WeCom corp secret": WECOM_SECRET,
+        "WeCom callback token": WECOM_TOKEN,
+        "WeCom AES key": WECOM_AES_KEY,
+        "DingTalk app secret": DINGTALK_APP_SECRET,
+        "ticket-page link secret": DEMO_LINK_SECRET,
+        "API app token": APP_TOKEN,
+        **{f"WeCom access token {i}": t for i, t in enumerate(issued)},
+    }
+    loggers = {record.name for record in caplog.records}
+    # the run reached the places a secret could leak from: auth refusals, callbacks, the engine
+    assert {"ticketbot.api.auth", "ticketbot.api.workorder", "ticketbot.engine"} <= loggers, loggers
+    assert any(name.startswith("ticketbot.wecom") for name in loggers), loggers
+    assert any(name.startswith("ticketbot.dingtalk") for name in loggers), loggers
+    leaks = [
+        (name, record.name, record.getMessage()[:120])
+        for record in caplog.records
+        for name, value in secrets.items()
+        if value in _everything(record)
+    ]
+    assert not leaks, leaks
