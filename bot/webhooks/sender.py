@@ -140,8 +140,10 @@ class WebhookSender:
     # ---------------------------------------------------------------- loop
 
     def kick(self) -> None:
-        """A ticket changed: run a pass soon."""
-        self._loop.kick()
+        """A ticket changed: run a pass soon. Without any app subscribed nothing is recorded, so a
+        change costs no pass (the loop's slow poll still runs for calls left from earlier)."""
+        if self._targets:
+            self._loop.kick()
 
     def start(self) -> None:
         self._loop.start()
