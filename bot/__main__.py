@@ -7,10 +7,14 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.outbox_cli import add_outbox_parser, run_outbox
 from config.errors import ConfigError
 from config.settings import Settings, format_help, load_settings, redact_url
+
+if TYPE_CHECKING:
+    from config.secret_check import PlaceholderSecret
 
 log = logging.getLogger("ticketbot")
 
@@ -124,6 +128,9 @@ def _check(args: argparse.Namespace) -> int:
     settings = _settings(args)
     ok, text = check_config(settings.config_dir)
     print(text, file=sys.stdout if ok else sys.stderr)
+    if ok:
+        for item in _placeholders(settings):
+            print(f"warning: `serve` will refuse this: {item}", file=sys.stderr)
     return 0 if ok else 1
 
 
@@ -170,12 +177,35 @@ def _org(args: argparse.Namespace) -> int:
     return 0
 
 
+def _placeholders(settings: Settings) -> list[PlaceholderSecret]:
+    from config.apps import load_apps
+    from config.secret_check import placeholder_secrets
+
+    return placeholder_secrets(settings, load_apps(settings.config_dir))
+
+
+def _secrets_ok(settings: Settings) -> bool:
+    """False (after saying why) when `serve` would run on demo or placeholder secrets and that is
+    not explicitly allowed; allowed, each one is named in a warning."""
+    from config.secret_check import ALLOW_VAR, refusal
+
+    found = _placeholders(settings)
+    if found and not settings.allow_placeholder_secrets:
+        print(f"ticketbot: {refusal(found)}", file=sys.stderr)
+        return False
+    for item in found:
+        log.warning("serving with a placeholder secret (%s=1): %s", ALLOW_VAR, item)
+    return True
+
+
 def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from bot.app import create_app
 
     settings = _settings(args)
+    if args.worker_index is None and not _secrets_ok(settings):
+        return 2
     if args.worker_index is None and args.workers != 1:
         from bot.workers import WorkersRefused, serve_workers
 

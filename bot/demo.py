@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.app import create_app
+from config import placeholders
 from config.org import load_org
 from config.settings import Settings, load_settings
 from core.org import Org
@@ -31,17 +32,18 @@ from emulator.dingtalk import DingTalkEmulator
 from emulator.stack import Stack, build_stack
 from emulator.wecom import SystemClock, WeComEmulator
 
-WECOM_CORP_ID = "ww-demo-corp"
+# fixed demo values shared with the emulator (config/placeholders.py: `serve` refuses them)
+WECOM_CORP_ID = placeholders.DEMO_WECOM_CORP_ID
 WECOM_AGENT_ID = 1000002
-WECOM_SECRET = "demo-wecom-secret"  # noqa: S105 - a fixed demo value shared with the emulator
-WECOM_TOKEN = "demo-wecom-token"  # noqa: S105
-WECOM_AES_KEY = "ZGVtby13ZWNvbS1hZXMta2V5LWZvci10aWNrZXRib3Q"  # 43 characters, as WeCom's
-DINGTALK_APP_KEY = "ding-demo-app-key"
-DINGTALK_APP_SECRET = "demo-dingtalk-app-secret"  # noqa: S105
+WECOM_SECRET = placeholders.DEMO_WECOM_SECRET
+WECOM_TOKEN = placeholders.DEMO_WECOM_TOKEN
+WECOM_AES_KEY = placeholders.DEMO_WECOM_AES_KEY
+DINGTALK_APP_KEY = placeholders.DEMO_DINGTALK_APP_KEY
+DINGTALK_APP_SECRET = placeholders.DEMO_DINGTALK_APP_SECRET
 DINGTALK_CORP_ID = "ding-demo-corp"
 DINGTALK_TEMPLATE_ID = "ticketbot-demo.schema"
 # the demo's links survive a restart (var/demo.db does); set TICKETBOT_LINK_SECRET for your own
-DEMO_LINK_SECRET = "demo-ticket-page-links"  # noqa: S105
+DEMO_LINK_SECRET = placeholders.DEMO_LINK_SECRET
 # the demo's WeCom customers (客户): loaded into the emulator, announced to ticketbot at start
 DEMO_CUSTOMERS: tuple[dict[str, Any], ...] = (
     {

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 from config._schema import Node, Problems, join, kind, read_yaml, resolve_env
 from config.errors import ConfigError
+from config.placeholders import looks_like_placeholder
 from config.settings import SN_PREFIX_RE
 from core.workflow import Workflow
 
@@ -55,10 +56,6 @@ _APP_KEYS = (
 )
 WEBHOOK_SECRET_MIN = 16
 WEBHOOK_URL_MAX = 2000
-_PLACEHOLDER_RE = re.compile(
-    r"change[-_ .]?me|replace[-_ .]?me|placeholder|your[-_ .]?secret|\Ademo|x{6,}|\A<.*>\Z",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +209,7 @@ def _webhook(node: Node, env: Mapping[str, str], name: str, token: str) -> tuple
         return None, None
     if len(secret) < WEBHOOK_SECRET_MIN:
         node.error("webhook_secret", f"too short: at least {WEBHOOK_SECRET_MIN} characters (or set {var})")
-    elif _PLACEHOLDER_RE.search(secret):
+    elif looks_like_placeholder(secret):
         node.error("webhook_secret", f"looks like a placeholder; set a real secret (or {var})")
     elif token and secret == token:
         node.error("webhook_secret", "must not be the app's token: give the webhooks a secret of their own")

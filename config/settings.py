@@ -21,6 +21,8 @@
 - ``TICKETBOT_DINGTALK_ORG_SYNC_MINUTES``: as WeCom's, from DingTalk; needs the app key and secret
 - ``TICKETBOT_ORG_PERSON_KEY``: ``mobile`` (default) or ``email``, the key that merges one person's
   WeCom and DingTalk identities when both directories are imported
+- ``TICKETBOT_ALLOW_PLACEHOLDER_SECRETS``: 1 lets ``serve`` start with the demo's published secrets
+  or placeholder API tokens (config/secret_check.py; a warning names each); by default it refuses
 - ``TICKETBOT_LINK_SECRET``: the key that signs ticket-page links (at least 16 characters); unset, a
   random key is made at start (with a warning) and links stop working when ticketbot restarts
 - ``TICKETBOT_LINK_TTL_HOURS``: how long a ticket-page link works (1 to 720 hours; default 24)
@@ -109,6 +111,7 @@ class Settings:
     public_url: str = "http://127.0.0.1:8080"
     sn_prefix: str = "loonflow"
     api_strict_status: bool = False
+    allow_placeholder_secrets: bool = False  # `serve` refuses demo/placeholder secrets unless this is set
     wecom_corp_id: str = ""
     wecom_agent_id: int | None = None
     wecom_secret: str = ""
@@ -219,6 +222,12 @@ def describe() -> tuple[SettingDoc, ...]:
             f"{PREFIX}API_STRICT_STATUS",
             "0",
             "1: API failures carry 4xx HTTP statuses; 0: always HTTP 200 with code -1, as loonflow does",
+        ),
+        SettingDoc(
+            f"{PREFIX}ALLOW_PLACEHOLDER_SECRETS",
+            "0",
+            "1: let `serve` start with the demo's published secrets or placeholder tokens (local trials "
+            "and benchmarks only; a warning names each one); 0: `serve` refuses to start with them",
         ),
         SettingDoc(
             f"{PREFIX}WECOM_CORP_ID",
@@ -523,15 +532,18 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             "(a letter, then up to 31 letters, digits, '_' or '-')"
         )
 
-    api_strict_status = False
-    got_strict = value("api_strict_status")
-    if got_strict is not None:
-        where, raw = got_strict
+    def boolean(name: str) -> bool:
+        got = value(name)
+        if got is None:
+            return False
+        where, raw = got
         flag = str(raw).strip().lower() if not isinstance(raw, bool) else ("1" if raw else "0")
-        if flag in ("1", "true", "yes", "on"):
-            api_strict_status = True
-        elif flag not in ("0", "false", "no", "off"):
+        if flag not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
             errors.append(f"{where}: '{raw}' is not a boolean (use 1 or 0)")
+        return flag in ("1", "true", "yes", "on")
+
+    api_strict_status = boolean("api_strict_status")
+    allow_placeholder_secrets = boolean("allow_placeholder_secrets")
 
     sync_what = f"a number of minutes (0 to {ORG_SYNC_MAX_MINUTES}, i.e. at most a week; 0 = off)"
     agent_id_what = "an agent id (a non-negative integer)"
@@ -659,6 +671,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         dingtalk_org_sync_minutes=dingtalk_org_sync_minutes or 0,
         org_person_key=org_person_key,
         api_strict_status=api_strict_status,
+        allow_placeholder_secrets=allow_placeholder_secrets,
         database_url=database_url,
         config_dir=config_dir,
         host=host,

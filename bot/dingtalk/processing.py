@@ -117,7 +117,13 @@ def make_dingtalk_processor(
             notifier.hold(delivery.id)  # the answer to this click may carry the card's new state
         answered = False
         try:
-            result = await handle_click(chat.service, user.username, click.action_key, chat.conversation.link)
+            result = await handle_click(
+                chat.service,
+                user.username,
+                click.action_key,
+                chat.conversation.link,
+                card_ticket_id=delivery.ticket_id if delivery is not None else None,
+            )
             if notifier is not None and delivery is not None and (result.close or result.changed):
                 answered = await answer(click, delivery.id, notifier)
             needs_close = result.close or (result.changed and delivery is not None and not delivery.live)

@@ -71,15 +71,28 @@ def command_for(username: str, key: str) -> tuple[int, core.Command] | None:
 
 
 async def handle_click(
-    service: TicketService, username: str, key: str, link_for: Callable[[int, str], str]
+    service: TicketService,
+    username: str,
+    key: str,
+    link_for: Callable[[int, str], str],
+    *,
+    card_ticket_id: int | None = None,
 ) -> ClickResult:
     """Run the button `key` as `username`; `link_for(ticket_id, username)` gives the ticket page's
-    link (signed for them) for a refusal they can finish on the page."""
+    link (signed for them) for a refusal they can finish on the page. `card_ticket_id`: the ticket
+    of the card clicked, when we know which card it was; a key naming another ticket was not made
+    for that card (an edited payload) and runs nothing."""
     found = command_for(username, key)
     if found is None:
         log.info("card click with a key that is not ours", extra={"username": username, "key": key[:80]})
         return ClickResult(0, reply=UNKNOWN_BUTTON)
     ticket_id, command = found
+    if card_ticket_id is not None and ticket_id != card_ticket_id:
+        log.warning(
+            "card click refused: its key names another ticket than the card clicked",
+            extra={"username": username, "card_ticket_id": card_ticket_id, "key_ticket_id": ticket_id},
+        )
+        return ClickResult(0, reply=UNKNOWN_BUTTON)
     result = await service.execute(ticket_id, command)
     if isinstance(result, Done):
         log.info("card click applied", extra={"ticket_id": ticket_id, "username": username, "key": key})

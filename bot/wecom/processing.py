@@ -107,7 +107,10 @@ def make_wecom_processor(chat: WeComChat) -> Callable[[InboundEvent], Awaitable[
         user = await known_user(event)
         if user is None:
             return
-        result = await handle_click(chat.service, user.username, event.event_key, chat.conversation.link)
+        card_ticket = delivery.ticket_id if delivery is not None else None
+        result = await handle_click(
+            chat.service, user.username, event.event_key, chat.conversation.link, card_ticket_id=card_ticket
+        )
         reply_text = result.reply
         if result.close and delivery is None:
             reply_text = NOT_YOUR_CARD

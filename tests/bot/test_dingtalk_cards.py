@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,6 +217,31 @@ async def test_a_stale_click_changes_nothing(ding: Ding) -> None:
     after = await _ticket(ding, ticket_id)
     assert (after.state_id, after.version) == (moved.state_id, moved.version)
     assert ding.params(track)["result_text"].startswith("已同意 · 王强")
+
+
+async def test_a_card_payload_edited_to_another_ticket_is_refused_and_logged(
+    ding: Ding, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = await ding.say("liuyang", LEAVE)
+    second = await ding.say("liuyang", LEAVE)
+    ids = [int(r.rsplit("/tickets/", 1)[1].split("?")[0]) for r in (first, second)]
+    card_a, card_b = ding.cards("wangqiang")
+    key_a = ding.params(card_a)["btn1_action"]
+    assert f"t:{ids[0]}:" in key_a
+    edited = key_a.replace(f"t:{ids[0]}:", f"t:{ids[1]}:", 1)  # card A's button aimed at ticket B
+    before = [await _ticket(ding, i) for i in ids]
+    with caplog.at_level(logging.INFO, logger="ticketbot.clicks"):
+        got = await ding.emulator.click_card(
+            ding.client.session, card_a, STAFF["wangqiang"], action_id="btn1", params={"action": edited}
+        )
+        assert got.status == 200
+        await ding.settle()
+    after = [await _ticket(ding, i) for i in ids]
+    assert [(t.state_id, t.version) for t in after] == [(t.state_id, t.version) for t in before]
+    assert ding.params(card_a)["status"] != "done" and ding.params(card_b)["status"] != "done"
+    (sent,) = ding.emulator.records.robot_sends
+    assert sent.user_ids == (STAFF["wangqiang"],) and "按钮已失效" in sent.msg_param["content"]
+    assert "card click refused: its key names another ticket than the card clicked" in caplog.messages
 
 
 async def test_bad_signatures_are_refused_and_change_nothing(ding: Ding) -> None:

@@ -7,7 +7,10 @@ its single-use response_code, the requester is told; stale clicks change nothing
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import pytest
 
 from bot.app import NOTIFIER, RUNTIME
 from core.access import allowed_actions
@@ -145,6 +148,26 @@ async def test_a_stranger_clicking_a_forwarded_card_changes_nothing(chat: Chat) 
     ticket = await _ticket(chat, ticket_id)
     assert ticket.state_id == 102
     assert chat.app[NOTIFIER] is not None
+
+
+async def test_a_card_key_edited_to_another_ticket_is_refused_and_logged(
+    chat: Chat,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ids = [await _create_leave(chat), await _create_leave(chat)]
+    card_a, card_b = chat.cards("WangQiang")
+    before = [await _ticket(chat, i) for i in ids]
+    sent_before = len(chat.emulator.records.messages)
+    with caplog.at_level(logging.INFO, logger="ticketbot.clicks"):
+        await chat.click(
+            "WangQiang", card_a, "同意", edit=lambda key: key.replace(f"t:{ids[0]}:", f"t:{ids[1]}:", 1)
+        )
+    after = [await _ticket(chat, i) for i in ids]
+    assert [(t.state_id, t.version) for t in after] == [(t.state_id, t.version) for t in before]
+    assert _updates_of(chat, card_a) == [] and _updates_of(chat, card_b) == []
+    (told,) = chat.emulator.records.messages[sent_before:]
+    assert told.recipients == ("WangQiang",) and "按钮已失效" in told.body["text"]["content"]
+    assert "card click refused: its key names another ticket than the card clicked" in caplog.messages
 
 
 async def test_a_ticket_asked_for_step_by_step_in_chat_reaches_the_handler(chat: Chat) -> None:  # noqa: F811

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -106,9 +107,16 @@ class Chat:
         ]
 
     async def click(
-        self, userid: str, card: SentMessage, button: str, *, create_time: int = 1700000100
+        self,
+        userid: str,
+        card: SentMessage,
+        button: str,
+        *,
+        create_time: int = 1700000100,
+        edit: Callable[[str], str] | None = None,
     ) -> None:
-        """Click the button labelled `button` on `card` as `userid`, as WeCom sends it; then settle."""
+        """Click the button labelled `button` on `card` as `userid`, as WeCom sends it; then settle.
+        `edit` changes the button's key on the way (a forged payload)."""
         tc = card.body["template_card"]
         keys = [b["key"] for b in tc.get("button_list", []) if b["text"] == button]
         assert keys, f"no button {button!r} on {tc.get('button_list')}"
@@ -116,7 +124,7 @@ class Chat:
             corp_id=CORP,
             from_user=userid,
             create_time=create_time,
-            event_key=keys[0],
+            event_key=keys[0] if edit is None else edit(keys[0]),
             task_id=tc["task_id"],
             response_code=self.emulator.issue_click_response_code(card.msgid),
             agent_id=AGENT,
