@@ -355,6 +355,31 @@ async def test_refusals_are_logged_without_secrets(signed: Signed, caplog: pytes
         assert secret not in text
 
 
+async def test_replays_and_forgeries_are_logged_with_the_reason(
+    signed: Signed, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A replayed md5 signature outside its window, a reused nonce and a tampered HMAC body: each
+    refused and logged with why (never the signature)."""
+    caplog.set_level(logging.INFO, logger="ticketbot.api.auth")
+    stale = signed.md5(skew=-121)
+    await signed.call("GET", "/api/v1.0/echo", stale)
+    strong = signed.strong("POST", "/api/v1.0/echo", b"{}")
+    assert (await signed.call("POST", "/api/v1.0/echo", strong, b"{}"))[0] == 200
+    await signed.call("POST", "/api/v1.0/echo", strong, b"{}")  # the same nonce again
+    tampered = signed.strong("POST", "/api/v1.0/echo", b"{}", nonce="nonce-0000000009")
+    await signed.call("POST", "/api/v1.0/echo", tampered, b'{"a": 1}')
+    whys = [r.__dict__["why"] for r in caplog.records if r.name == "ticketbot.api.auth"]
+    assert whys[0] == (
+        f"timestamp {signed.now - 121} is 121 seconds behind the server clock (allowed window: +-120 seconds)"
+    )
+    assert whys[1] == "nonce already used (send a fresh nonce with every request)"
+    assert whys[2].startswith("signature check failed for app 'demo'")
+    assert len(whys) == 3 and len(signed.echoed) == 1
+    assert stale["signature"] not in caplog.text
+    for headers in (strong, tampered):
+        assert headers["x-ticketbot-signature"] not in caplog.text
+
+
 # --- the HMAC scheme --------------------------------------------------------------------------------
 
 

@@ -349,7 +349,10 @@ async def _unchanged(w: World, ticket_id: int, before: Ticket, answer: tuple[int
     )
 
 
-async def test_callbacks_for_no_call_made_are_refused(waiting: World) -> None:
+async def test_callbacks_for_no_call_made_are_refused(
+    waiting: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ticketbot.api")
     w = waiting
     ticket_id = await w.to_hook_state()
     nothing = f"no hook call is waiting for ticket {ticket_id} in state 205"
@@ -369,6 +372,8 @@ async def test_callbacks_for_no_call_made_are_refused(waiting: World) -> None:
     await _unchanged(w, ticket_id, before, answer, nothing)
     statuses = [x.status for x in await w.hook_calls(ticket_id)]
     assert statuses == [FAILED, PENDING]  # the old call superseded, the new one not made yet
+    refusals = [r.__dict__ for r in caplog.records if r.getMessage() == "api request refused"]
+    assert [(r["status"], r["why"]) for r in refusals] == [(409, nothing)] * 3
 
 
 async def test_a_callback_for_another_state_is_refused(waiting: World) -> None:
