@@ -155,7 +155,7 @@ async def stack(
     workers: int = 1,
 ) -> AsyncIterator[Stack]:
     """A fresh database and `ticketbot serve` with WeCom on, pointed at an emulator served here."""
-    org = {
+    org: dict[str, list[dict[str, Any]]] = {
         "departments": [{"id": 1, "name": "总部", "parentid": 0}],
         "users": [
             *({"userid": uid, "name": name, "department": [1]} for uid, name in members),
@@ -440,10 +440,10 @@ async def click_phase(st: Stack, args: argparse.Namespace) -> dict[str, Any]:
             response_code=st.emulator.issue_click_response_code(card.msgid),
             agent_id=AGENT,
         )
-        url, body = st.signed(xml)
+        url, signed_body = st.signed(xml)
         event = waiting[card.msgid] = asyncio.Event()
         t0 = time.perf_counter()
-        status, answer = await post(st.session, url, body)
+        status, answer = await post(st.session, url, signed_body)
         t_ack = time.perf_counter()
         if status != 200:
             click_errors[f"{status}: {answer[:80]}"] += 1
