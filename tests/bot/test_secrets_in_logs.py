@@ -1,7 +1,9 @@
 """Nothing secret reaches the logs: the whole demo (both platforms, a leave request approved from
 its card, the loonflow and work-order APIs with good and bad signatures) runs with every logger
 at DEBUG, and no captured record (message, arguments, extras or traceback) carries a platform
-secret, callback token, AES key, API token, link secret or any access token the platforms issued."""
+secret, callback token, AES key, API token, link secret or any access token the platforms issued.
+No answer the run got (API output, the chat page's) and nothing sent to the platforms (cards,
+texts, card updates, work notices) carries one either."""
 
 from __future__ import annotations
 
@@ -75,6 +77,7 @@ def _everything(record: logging.LogRecord) -> str:
 
 async def test_a_whole_demo_run_logs_no_secret(demo: Demo, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    bodies: list[str] = []  # every answer the run got: API output and the chat page's
     chat = demo.urls.chat
     api = demo.urls.ticketbot
     async with aiohttp.ClientSession() as session:
@@ -82,11 +85,13 @@ async def test_a_whole_demo_run_logs_no_secret(demo: Demo, caplog: pytest.LogCap
             async with session.post(
                 f"{chat}_chat/send", json={"platform": platform, "userid": userid, "text": LEAVE}
             ) as resp:
+                bodies.append(await resp.text())
                 assert resp.status == 200
         await _settle(demo)
         async with session.get(
             f"{chat}_chat/timeline", params={"platform": "wecom", "userid": "WangQiang"}
         ) as resp:
+            bodies.append(await resp.text())
             entries: list[Any] = (await resp.json())["entries"]
         card = next(e for e in entries if e["kind"] == "card")
         key = next(b["key"] for b in card["card"]["buttons"] if b["text"] == "同意")
@@ -94,16 +99,21 @@ async def test_a_whole_demo_run_logs_no_secret(demo: Demo, caplog: pytest.LogCap
             f"{chat}_chat/click",
             json={"platform": "wecom", "userid": "WangQiang", "card_id": card["card_id"], "key": key},
         ) as resp:
+            bodies.append(await resp.text())
             assert resp.status == 200
         await _settle(demo)
         async with session.get(f"{api}/api/v1.0/tickets", headers=_headers(APP_TOKEN)) as resp:
+            bodies.append(await resp.text())
             assert resp.status == 200
         async with session.get(f"{api}/open-api/workorder/list", headers=_headers(APP_TOKEN)) as resp:
+            bodies.append(await resp.text())
             assert resp.status == 200
         for bad in ("wrong-token", APP_TOKEN + "x"):  # refusals are logged: they must not echo secrets
             async with session.get(f"{api}/api/v1.0/tickets", headers=_headers(bad)) as resp:
+                bodies.append(await resp.text())
                 assert resp.status in (200, 401)
             async with session.get(f"{api}/open-api/workorder/list", headers=_headers(bad)) as resp:
+                bodies.append(await resp.text())
                 assert resp.status == 401
     issued = demo.wecom.issued_tokens()
     assert issued, "the run used WeCom's API"
@@ -128,3 +138,12 @@ async def test_a_whole_demo_run_logs_no_secret(demo: Demo, caplog: pytest.LogCap
         if value in _everything(record)
     ]
     assert not leaks, leaks
+    # nor does any answer, nor anything sent to the platforms (cards, texts, card updates)
+    # (DingTalk's card callback registration carries the app secret by protocol: apiSecret)
+    ding = demo.dingtalk.records
+    sent = repr(demo.wecom.records) + repr(
+        [ding.cards, ding.card_updates, ding.robot_sends, ding.webhook_posts]
+    )
+    shown = [name for name, value in secrets.items() for text in (*bodies, sent) if value in text]
+    assert len(bodies) >= 8 and "template_card" in sent
+    assert not shown, shown
