@@ -29,6 +29,9 @@ class Create:
     cc: tuple[str, ...] = ()  # 抄送: people the creator adds; they are told, read-only
     request_key: str = ""
     extra: Mapping[str, Any] = field(default_factory=_frozen)  # FlowLog.extra of the creating step
+    # what a work order is about, (relation_type, relation_id), e.g. (1, a customer's external_userid):
+    # kept in the ticket's own transaction, so an order is never stored without it
+    relation: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

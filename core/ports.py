@@ -35,12 +35,20 @@ class TicketTx(Protocol):
         core.errors.RequestTaken if another transaction recorded it first (then roll back)."""
         ...
 
-    async def insert(self, decision: Decision, sn_prefix: str, *, request_key: str = "") -> Ticket:
+    async def insert(
+        self,
+        decision: Decision,
+        sn_prefix: str,
+        *,
+        request_key: str = "",
+        relation: tuple[int, str] | None = None,
+    ) -> Ticket:
         """Insert a new ticket (decision.ticket has id 0 and sn ""), assigning its id and a unique SN
         `{sn_prefix}_{YYYYMMDD}{NNNN}` (the date of decision.ticket.created_at); append the logs and
         write the events to the outbox. Returns the stored ticket (version 1). With a
         `request_key`, records it with the ticket; raises core.errors.RequestTaken if another
-        transaction recorded it first (this one must then roll back)."""
+        transaction recorded it first (this one must then roll back). With a `relation`
+        (relation_type, relation_id), records what the work order is about."""
         ...
 
     async def update(self, decision: Decision, expected_version: int) -> bool:

@@ -143,7 +143,10 @@ class TicketService:
                     if not isinstance(outcome, Decision):
                         return outcome
                     stored = await tx.insert(
-                        outcome, sn_prefix or self._sn_prefix, request_key=cmd.request_key
+                        outcome,
+                        sn_prefix or self._sn_prefix,
+                        request_key=cmd.request_key,
+                        relation=cmd.relation,
                     )
                     await self._follow_up(tx, stored, outcome)
                     log.info(

@@ -5,7 +5,8 @@ from BEGIN IMMEDIATE; on PostgreSQL READ COMMITTED). A save writes, atomically: 
 (optimistic `version` check on update), its new flow logs, its ticket_user rows, one outbox
 row per domain event, one hook_call row per hook the change asks for (store.hooks), the due
 work its timer / SLA events arm (store.due_work) and, for a work order, one webhook_call row per
-work_order_change webhook it causes to each subscribed app (store.webhooks).
+work_order_change webhook it causes to each subscribed app (store.webhooks). A new work order's
+relation (what it is about, e.g. its customer) is written with its ticket row.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from store.due_work import due_rows, insert_due_rows
 from store.errors import StoreError
 from store.hooks import record_hook_calls
 from store.rows import log_from_row, log_values, ticket_from_row, ticket_values
-from store.tables import flow_log, outbox, sn_counter, ticket, ticket_request, ticket_user
+from store.tables import flow_log, outbox, sn_counter, ticket, ticket_request, ticket_user, work_order
 from store.webhooks import record_webhooks
 
 if TYPE_CHECKING:
@@ -160,12 +161,21 @@ class SqlTicketTx:
         if (await self._conn.execute(_REQUEST_INSERT[self._dialect], params)).first() is None:
             raise RequestTaken(f"request {request_key!r} was carried out already")
 
-    async def insert(self, decision: Decision, sn_prefix: str, *, request_key: str = "") -> Ticket:
+    async def insert(
+        self,
+        decision: Decision,
+        sn_prefix: str,
+        *,
+        request_key: str = "",
+        relation: tuple[int, str] | None = None,
+    ) -> Ticket:
         t = decision.ticket
         if t.id != 0:
             raise StoreError(f"insert needs a new ticket (id 0), got id {t.id}")
         if not sn_prefix:
             raise StoreError("the SN prefix must not be empty")
+        if relation is not None and (relation[0] < 0 or not relation[1] or len(relation[1]) > 128):
+            raise StoreError("a relation needs relation_type >= 0 and a relation_id of 1 to 128 characters")
         sn = await self._next_sn(sn_prefix, t.created_at)
         values = ticket_values(t)
         values["sn"] = sn
@@ -174,6 +184,16 @@ class SqlTicketTx:
         ticket_id = int(result.scalar_one())
         if request_key:
             await self.record_request(request_key, ticket_id, "create", t.created_at)
+        if relation is not None:
+            await self._conn.execute(
+                insert(work_order).values(
+                    ticket_id=ticket_id,
+                    relation_type=relation[0],
+                    relation_id=relation[1],
+                    created_at=t.created_at,
+                    updated_at=t.created_at,
+                )
+            )
         stored = dataclasses.replace(t, id=ticket_id, sn=sn, version=1)
         await self._append(stored, decision, 1)
         return stored

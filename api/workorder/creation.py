@@ -139,13 +139,23 @@ async def create(request: web.Request) -> web.Response:
     fields = _with_customer(wf, field_values(wf, data.get("component_list"), staff), customer)
     extra = {**step.extra, "cc": list(cc)} if cc else step.extra
     key = _request_key(who.app.name, who.username, data)
+    relation = (CUSTOMER, customer.external_userid) if customer is not None else None
     cmd = Create(
-        who.username, wf.id, transition_id, fields, title, step.text, cc=cc, extra=extra, request_key=key
+        who.username,
+        wf.id,
+        transition_id,
+        fields,
+        title,
+        step.text,
+        cc=cc,
+        extra=extra,
+        request_key=key,
+        relation=relation,
     )
     done = raise_for(await wctx.api.service.create(cmd, sn_prefix=who.app.sn_prefix))
     ticket_id = done.ticket.id
     now = wctx.api.clock.now()
-    if customer is not None:
+    if customer is not None:  # kept with a new order; a retried request's order is checked (or completed)
         stored = await wctx.work_orders.relate(ticket_id, CUSTOMER, customer.external_userid, now)
         if stored.relation_id != customer.external_userid:
             raise WorkOrderError(

@@ -165,6 +165,7 @@ async def create(sb: Sidebar, staff: User, org: Org, data: Mapping[str, Any]) ->
             transition_id=transition.id,
             fields=fields,
             request_key=request_key,
+            relation=(CUSTOMER, external_userid),
         )
     )
     if isinstance(result, Rejected):
@@ -173,7 +174,7 @@ async def create(sb: Sidebar, staff: User, org: Org, data: Mapping[str, Any]) ->
         return Refusal(409, result.message)
     ticket = result.ticket
     now = sb.clock.now()
-    stored = await sb.work_orders.relate(ticket.id, CUSTOMER, external_userid, now)
+    stored = await sb.work_orders.relate(ticket.id, CUSTOMER, external_userid, now)  # checks a repeat
     if (stored.relation_type, stored.relation_id) != (CUSTOMER, external_userid):  # a raced reuse
         return Refusal(409, "这个请求已经为另一位客户创建过工单")
     newly = await sb.records.link(ticket.id, ids, staff.username, now) if ids else []

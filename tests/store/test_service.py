@@ -13,9 +13,10 @@ from core.ticket import ActState
 from core.workflow import Participant, ParticipantType
 from store.db import Database
 from store.directory import SqlDirectory, replace_org
+from store.errors import StoreError
 from store.queries import flow_logs
-from store.tables import ticket, ticket_request
-from store.tickets import SqlTicketStore
+from store.tables import ticket, ticket_request, work_order
+from store.tickets import SqlTicketStore, SqlTicketTx
 from tests.core.builders import APPROVE, END, OPS, ORG, SUBMIT, TL, workflow
 from tests.fakes import FakeClock
 from tests.store.builders import rows
@@ -224,3 +225,36 @@ async def test_a_comment_repeated_with_its_request_key_is_logged_once(
         ("wecom:msg-5", "Comment"),
         ("wecom:msg-6", "Comment"),
     ]
+
+
+async def test_a_work_orders_relation_is_kept_with_its_ticket(service: TicketService, db: Database) -> None:
+    cmd = c.Create("alice", 1, SUBMIT, {"days": 2}, request_key="api:demo:alice:req-1", relation=(1, "wm-1"))
+    results = await asyncio.gather(*(service.create(cmd) for _ in range(4)))  # a retried, raced request
+    ids = {r.ticket.id for r in results if isinstance(r, Done)}
+    assert len(ids) == 1
+    assert [(r["ticket_id"], r["relation_type"], r["relation_id"]) for r in await rows(db, work_order)] == [
+        (ids.pop(), 1, "wm-1")
+    ]
+    plain = await new_ticket(service)
+    assert plain not in {r["ticket_id"] for r in await rows(db, work_order)}
+
+
+async def test_a_create_that_fails_after_the_insert_keeps_neither_ticket_nor_relation(
+    service: TicketService, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: object) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(SqlTicketTx, "_append", broken)
+    with pytest.raises(RuntimeError):
+        await service.create(c.Create("alice", 1, SUBMIT, {"days": 2}, relation=(1, "wm-2")))
+    assert await rows(db, ticket) == [] and await rows(db, work_order) == []
+
+
+@pytest.mark.parametrize("relation", [(-1, "wm-3"), (1, ""), (1, "x" * 129)])
+async def test_a_bad_relation_is_refused_by_the_store(
+    service: TicketService, db: Database, relation: tuple[int, str]
+) -> None:
+    with pytest.raises(StoreError, match="relation"):
+        await service.create(c.Create("alice", 1, SUBMIT, {"days": 2}, relation=relation))
+    assert await rows(db, ticket) == []
