@@ -43,10 +43,12 @@ async def _drop_schema(schema: str) -> None:
         await engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'ticketbot.db'}"
+@contextlib.asynccontextmanager
+async def fresh_database_url(kind: str, directory: Path) -> AsyncIterator[str]:
+    """A freshly migrated, empty database of `kind` ("sqlite": a file in `directory`; "postgres":
+    a new schema, dropped afterwards). Fails (never skips) when PostgreSQL is unusable."""
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{directory / 'ticketbot.db'}"
         await upgrade_async(url)
         yield url
         return
@@ -67,6 +69,12 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield url
     finally:
         await _drop_schema(schema)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    async with fresh_database_url(request.param, tmp_path) as url:
+        yield url
 
 
 async def _drop_schema_quietly(schema: str) -> None:
