@@ -41,7 +41,7 @@ def reopen(ticket: Ticket, wf: Workflow, state: State, cmd: Reopen, ctx: Context
     if not access.can_reopen(ticket, wf, ctx.org, cmd.actor):
         return Rejected(
             Reason.NO_PERMISSION,
-            f"only the creator of ticket {ticket.sn} or an admin of '{wf.name}' can reopen it",
+            f"only the creator of ticket {ticket.sn} or an admin or intervener of '{wf.name}' can reopen it",
         )
     target = reopen_target(wf)
     if target is None:

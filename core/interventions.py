@@ -59,7 +59,11 @@ def deliver(ticket: Ticket, wf: Workflow, state: State, cmd: Deliver, ctx: Conte
                 f"a forced deliver needs admin or intervene permission on workflow '{wf.name}'",
             )
     elif not access.can_handle(ticket, state, cmd.actor):
-        return not_handler(ticket, state, cmd.actor)
+        refused = not_handler(ticket, state, cmd.actor)
+        if refused.reason == Reason.NOT_PARTICIPANT and access.can_intervene(wf, ctx.org, cmd.actor):
+            hint = "; as an admin or intervener you may force the hand-over (强制转交, from_admin)"
+            return Rejected(refused.reason, refused.message + hint)
+        return refused
     if ticket.handlers == (cmd.target,) and not ticket.in_add_node:
         return Rejected(Reason.INVALID, f"{cmd.target} already handles ticket {ticket.sn}")
     if state.distribute == Distribute.ALL and cmd.actor in ticket.participants and not cmd.from_admin:
@@ -158,8 +162,8 @@ def close(ticket: Ticket, wf: Workflow, state: State, cmd: Close, ctx: Context) 
     if not access.can_close(ticket, wf, ctx.org, state, cmd.actor):
         return Rejected(
             Reason.NO_PERMISSION,
-            f"only an admin of '{wf.name}', or the creator while the ticket is at its start state, "
-            "can close it",
+            f"only an admin or intervener of '{wf.name}', or the creator while the ticket is at its start "
+            "state, can close it",
         )
     end = next(s for s in wf.states if s.type == StateType.END)
     new = replace(

@@ -133,7 +133,8 @@ async def close(request: web.Request) -> web.Response:
     if ActionKind.CLOSE not in _kinds(order, who):
         raise WorkOrderError(
             ErrCode.NO_PERMISSION,
-            f"only an admin of '{order.wf.name}', or the creator while the order is at its first step, "
+            f"only an admin or intervener of '{order.wf.name}', or the creator while the order is at its "
+            "first step, "
             f"can close work order {number(order)}",
         )
     await run(request, who, order, Close(who.username, step.text, step.extra, cc=cc))

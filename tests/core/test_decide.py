@@ -310,6 +310,12 @@ def test_deliver_by_handler_and_forced_by_admin() -> None:
     refused(decide(t, wf, c.Deliver("bob", "ghost"), ctx()), Reason.UNKNOWN_USER)
     for who in ("admin", "wfadmin", "inter"):
         assert run(t, wf, c.Deliver(who, "ceo", from_admin=True)).participants == ("ceo",)
+        # without from_admin they are told they could force it; a plain stranger is not
+        hinted = decide(t, wf, c.Deliver(who, "ceo"), ctx())
+        assert isinstance(hinted, Rejected) and hinted.reason == Reason.NOT_PARTICIPANT
+        assert hinted.message.endswith("you may force the hand-over (强制转交, from_admin)")
+    plain = decide(t, wf, c.Deliver("carol", "ceo"), ctx())
+    assert isinstance(plain, Rejected) and "force" not in plain.message
 
 
 def test_deliver_in_all_state_replaces_only_the_actor() -> None:
