@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import secrets
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bot.listing import Kind, one_line, retry, show, table, time_text
 from bot.notify.plan import AddressOf
 from bot.notify.ports import Delivery, OutboxEvent
 from bot.webhook_cli import call_id, list_webhooks, retry_webhooks
@@ -34,7 +35,6 @@ STATUSES = ("pending", "sent", "dead", "cancelled", "all")
 KINDS = ("delivery", "webhook")
 MAX_ID = 2**63 - 1
 MAX_LIMIT = 10_000
-ERROR_WIDTH = 60
 
 
 class _HELP(argparse.HelpFormatter):
@@ -176,20 +176,11 @@ def add_outbox_parser(sub: Any) -> None:
 # ------------------------------------------------------------------------------------ output
 
 
-def _time(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
-
-
-def _one_line(text: str, width: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
 def _when(d: Delivery) -> str:
     if d.status == "sent":
-        closed = f", closed {_time(d.closed_at)}" if d.closed_at is not None else ""
-        return f"sent {_time(d.sent_at)}{closed}"
-    return f"due {_time(d.due_at)}"
+        closed = f", closed {time_text(d.closed_at)}" if d.closed_at is not None else ""
+        return f"sent {time_text(d.sent_at)}{closed}"
+    return f"due {time_text(d.due_at)}"
 
 
 def format_table(rows: Sequence[Delivery]) -> str:
@@ -204,14 +195,11 @@ def format_table(rows: Sequence[Delivery]) -> str:
             d.status,
             str(d.attempts),
             _when(d),
-            _one_line(d.last_error, ERROR_WIDTH),
+            one_line(d.last_error),
         )
         for d in rows
     ]
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *body]
-    )
+    return table(header, body)
 
 
 def as_json(d: Delivery) -> dict[str, Any]:
@@ -223,6 +211,18 @@ def as_json(d: Delivery) -> dict[str, Any]:
         value = getattr(d, name)
         out[name] = value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
     return out
+
+
+_DELIVERIES: Kind[Delivery, int] = Kind(
+    one="delivery",
+    many="deliveries",
+    id_of=lambda d: d.id,
+    status_of=lambda d: d.status,
+    in_status="with status",
+    as_json=as_json,
+    format_table=format_table,
+    retried="dead or cancelled",
+)
 
 
 # ------------------------------------------------------------------------------------ commands
@@ -256,16 +256,7 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
         )
     finally:
         await db.dispose()
-    if args.json:
-        print(json.dumps([as_json(d) for d in rows], ensure_ascii=False, indent=2))
-    elif not rows:
-        print(
-            "no deliveries"
-            + (f" of ticket {args.ticket}" if args.ticket else "")
-            + (f" with status {status}" if status else "")
-        )
-    else:
-        print(format_table(rows))
+    show(_DELIVERIES, rows, args.json, args.ticket, status)
     return 0
 
 
@@ -286,37 +277,18 @@ async def _retry(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     db, store = _store(settings.database_url)
+    dead = partial(store.list_deliveries, status="dead", ticket_id=args.ticket, limit=MAX_ID)
     try:
-        if args.dead:
-            found: list[Delivery] = await store.list_deliveries(
-                status="dead", ticket_id=args.ticket, limit=MAX_ID
-            )
-            if not found:
-                print("no dead deliveries" + (f" of ticket {args.ticket}" if args.ticket else ""))
-                return 0
-        else:
-            found = await store.find(args.ids)
-            unknown = sorted(set(args.ids) - {d.id for d in found})
-            if unknown:
-                print(
-                    f"ticketbot: no delivery {', '.join(map(str, unknown))}; nothing was changed",
-                    file=sys.stderr,
-                )
-                return 1
-        done: list[int] = await store.requeue([d.id for d in found], datetime.now(UTC))
+        return await retry(
+            _DELIVERIES,
+            args.ids,
+            dead=dead if args.dead else None,
+            find=store.find,
+            requeue=store.requeue,
+            ticket=args.ticket,
+        )
     finally:
         await db.dispose()
-    if done:
-        print(
-            f"requeued {len(done)} deliver{'y' if len(done) == 1 else 'ies'} (pending, due now): {', '.join(map(str, done))}"
-        )
-    left = sorted((d for d in found if d.id not in done), key=lambda d: d.id)
-    if left:
-        print(
-            "left alone (only dead or cancelled ones are retried): "
-            + ", ".join(f"{d.id} ({d.status})" for d in left)
-        )
-    return 0
 
 
 def _platforms(settings: Settings) -> dict[str, AddressOf]:

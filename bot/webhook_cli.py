@@ -12,18 +12,18 @@ credentials (they may carry tokens).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from bot.listing import Kind, one_line, retry, show, table, time_text
 from config.settings import Settings
 from core.webhook_calls import DEAD, SENT, STATES, WebhookCall
 
-ERROR_WIDTH = 60
 MAX_ROWS = 2**31 - 1
 
 
@@ -45,17 +45,8 @@ def display_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def _time(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
-
-
-def _one_line(text: str, width: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
 def _when(w: WebhookCall) -> str:
-    return f"sent {_time(w.sent_at)}" if w.state == SENT else f"due {_time(w.next_attempt_at)}"
+    return f"sent {time_text(w.sent_at)}" if w.state == SENT else f"due {time_text(w.next_attempt_at)}"
 
 
 def format_table(rows: Sequence[WebhookCall]) -> str:
@@ -70,14 +61,11 @@ def format_table(rows: Sequence[WebhookCall]) -> str:
             str(w.retry_count),
             _when(w),
             "" if w.response_status is None else str(w.response_status),
-            _one_line(w.last_error, ERROR_WIDTH),
+            one_line(w.last_error),
         )
         for w in rows
     ]
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *body]
-    )
+    return table(header, body)
 
 
 def as_json(w: WebhookCall) -> dict[str, Any]:
@@ -93,6 +81,18 @@ def as_json(w: WebhookCall) -> dict[str, Any]:
             value = dict(value)
         out[name] = value
     return out
+
+
+_CALLS: Kind[WebhookCall, str] = Kind(
+    one="webhook call",
+    many="webhook calls",
+    id_of=lambda w: w.id,
+    status_of=lambda w: w.state,
+    in_status="in state",
+    as_json=as_json,
+    format_table=format_table,
+    retried="dead",
+)
 
 
 def _store(url: str) -> Any:
@@ -119,16 +119,7 @@ async def list_webhooks(settings: Settings, args: argparse.Namespace) -> int:
         )
     finally:
         await db.dispose()
-    if args.json:
-        print(json.dumps([as_json(w) for w in rows], ensure_ascii=False, indent=2))
-    elif not rows:
-        print(
-            "no webhook calls"
-            + (f" of ticket {args.ticket}" if args.ticket else "")
-            + (f" in state {status}" if status else "")
-        )
-    else:
-        print(format_table(rows))
+    show(_CALLS, rows, args.json, args.ticket, status)
     return 0
 
 
@@ -145,31 +136,15 @@ async def retry_webhooks(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     wanted = [i for i in ids if i is not None]
     db, store = _store(settings.database_url)
+    dead = partial(store.list_calls, state=DEAD, ticket_id=args.ticket, limit=MAX_ROWS)
     try:
-        if args.dead:
-            found: list[WebhookCall] = await store.list_calls(
-                state=DEAD, ticket_id=args.ticket, limit=MAX_ROWS
-            )
-            if not found:
-                print("no dead webhook calls" + (f" of ticket {args.ticket}" if args.ticket else ""))
-                return 0
-        else:
-            found = await store.find(wanted)
-            unknown = sorted(set(wanted) - {w.id for w in found})
-            if unknown:
-                print(
-                    f"ticketbot: no webhook call {', '.join(unknown)}; nothing was changed",
-                    file=sys.stderr,
-                )
-                return 1
-        done: list[str] = await store.requeue([w.id for w in found], datetime.now(UTC))
+        return await retry(
+            _CALLS,
+            wanted,
+            dead=dead if args.dead else None,
+            find=store.find,
+            requeue=store.requeue,
+            ticket=args.ticket,
+        )
     finally:
         await db.dispose()
-    if done:
-        print(
-            f"requeued {len(done)} webhook call{'' if len(done) == 1 else 's'} (pending, due now): {', '.join(done)}"
-        )
-    left = sorted((w for w in found if w.id not in done), key=lambda w: w.id)
-    if left:
-        print("left alone (only dead ones are retried): " + ", ".join(f"{w.id} ({w.state})" for w in left))
-    return 0

@@ -6,12 +6,11 @@
   the change>:<status>`` and the insert does nothing on a key already there, so writing the same
   change again (a replay) adds nothing; sorting one app's keys of one ticket gives the order of
   the changes.
-- `SqlWebhookCalls.claim_due` claims due rows for one worker in ONE write transaction: on
-  PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED`` then ``UPDATE ... SET claimed_by,
-  claimed_until``, so two processes claiming at once never get the same row; SQLite has one writer
-  at a time (BEGIN IMMEDIATE). A claim whose claimed_until has passed is claimable again. A row is
-  not claimable while an earlier row of the same app and ticket (a smaller dedupe_key) is still
-  "pending": one app gets the changes of one work order strictly in order, one at a time.
+- `SqlWebhookCalls.claim_due` claims due rows for one worker (store.claims: ``FOR UPDATE SKIP
+  LOCKED`` on PostgreSQL, one writer on SQLite). A claim whose claimed_until has passed is
+  claimable again. A row is not claimable while an earlier row of the same app and ticket (a
+  smaller dedupe_key) is still "pending": one app gets the changes of one work order strictly in
+  order, one at a time.
 - Every outcome is applied only while the worker still holds the claim, and says whether it was.
 """
 
@@ -20,35 +19,23 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, exists, literal, or_, select, true, update
+from sqlalchemy import and_, exists, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.decision import Decision
 from core.ticket import Ticket
 from core.webhook_calls import DEAD, MAX_ATTEMPTS, PENDING, SENT, STATES, WebhookCall, WebhookRoutes, envelope
 from core.workorder_changes import changes_of
+from store.claims import UNCLAIMED, Claims, aware, error_text
 from store.db import Database, DialectName, upsert
 from store.errors import StoreError
-from store.tables import UTCDateTime, webhook_call
-
-MAX_ERROR_CHARS = 2000
+from store.tables import webhook_call
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(WebhookCall))
 _COLUMNS = tuple(webhook_call.c[name] for name in _FIELDS)
-_UNCLAIMED: dict[str, Any] = {"claimed_by": "", "claimed_until": None}
-
-
-def _aware(name: str, value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise StoreError(f"{name} must be a timezone-aware datetime, got {value.isoformat()}")
-    return value
-
-
-def _error(text: str) -> str:
-    return text[:MAX_ERROR_CHARS]
 
 
 def _call(row: Any) -> WebhookCall:
@@ -116,17 +103,23 @@ class SqlWebhookCalls:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._claims = Claims(
+            db,
+            webhook_call,
+            status="state",
+            attempts="retry_count",
+            open=(PENDING,),
+            order=("next_attempt_at", "created_at", "dedupe_key"),
+            columns=_COLUMNS,
+            max_attempts=MAX_ATTEMPTS,
+            pending=PENDING,
+            dead=DEAD,
+        )
 
     # ------------------------------------------------------------------------------ claims
 
     async def claim_due(self, worker: str, now: datetime, limit: int, lease: float) -> Sequence[WebhookCall]:
-        _aware("now", now)
-        if limit < 1:
-            return []
-        if not worker:
-            raise StoreError("a claim needs a worker name")
         c = webhook_call.c
-        free = or_(c.claimed_until.is_(None), c.claimed_until <= now)
         earlier = webhook_call.alias("earlier")
         waits = exists().where(
             earlier.c.app == c.app,
@@ -134,68 +127,19 @@ class SqlWebhookCalls:
             earlier.c.state == PENDING,
             earlier.c.dedupe_key < c.dedupe_key,
         )
-        pick = (
-            select(c.id)
-            .where(c.state == PENDING, c.next_attempt_at <= now, free, ~waits)
-            .order_by(c.next_attempt_at, c.created_at, c.dedupe_key)
-            .limit(limit)
-        )
-        if self._db.dialect == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
-        until = now + timedelta(seconds=lease)
-        async with self._db.write() as conn:
-            ids = [str(r.id) for r in await conn.execute(pick)]
-            if not ids:
-                return []
-            rows = await conn.execute(
-                update(webhook_call)
-                .where(c.id.in_(ids))
-                .values(claimed_by=worker, claimed_until=until)
-                .returning(*_COLUMNS)
-            )
-            claimed = [_call(r) for r in rows]
-        return sorted(claimed, key=lambda w: (w.next_attempt_at, w.created_at, w.dedupe_key))
+        return [_call(r) for r in await self._claims.claim(worker, now, limit, lease, ~waits)]
 
     # ------------------------------------------------------------------------------ outcomes
 
-    async def _owned(self, id: str, worker: str, values: dict[str, Any]) -> bool:
-        c = webhook_call.c
-        stmt = (
-            update(webhook_call)
-            .where(c.id == id, c.claimed_by == worker, c.state == PENDING)
-            .values(**values, **_UNCLAIMED)
-        )
-        async with self._db.write() as conn:
-            result = await conn.execute(stmt)
-        return bool(result.rowcount)
-
     async def mark_sent(self, id: str, worker: str, now: datetime, response_status: int) -> bool:
-        _aware("now", now)
+        aware("now", now)
         values = {"state": SENT, "sent_at": now, "response_status": response_status, "last_error": ""}
-        return await self._owned(id, worker, values)
+        return await self._claims.owned(id, worker, values)
 
     async def retry_later(
         self, id: str, worker: str, error: str, at: datetime, *, response_status: int | None = None
     ) -> str | None:
-        _aware("at", at)
-        c = webhook_call.c
-        give_up = c.retry_count + 1 >= MAX_ATTEMPTS
-        stmt = (
-            update(webhook_call)
-            .where(c.id == id, c.claimed_by == worker, c.state == PENDING)
-            .values(
-                retry_count=c.retry_count + 1,
-                state=case((give_up, DEAD), else_=PENDING),
-                next_attempt_at=case((give_up, c.next_attempt_at), else_=literal(at, UTCDateTime())),
-                last_error=_error(error),
-                response_status=response_status,
-                **_UNCLAIMED,
-            )
-            .returning(c.state)
-        )
-        async with self._db.write() as conn:
-            row = (await conn.execute(stmt)).first()
-        return None if row is None else str(row.state)
+        return await self._claims.retry_later(id, worker, error, at, response_status=response_status)
 
     async def mark_dead(
         self,
@@ -207,16 +151,16 @@ class SqlWebhookCalls:
         response_status: int | None = None,
         attempted: bool = True,
     ) -> bool:
-        _aware("now", now)
+        aware("now", now)
         c = webhook_call.c
         values: dict[str, Any] = {
             "state": DEAD,
-            "last_error": _error(error),
+            "last_error": error_text(error),
             "response_status": response_status,
         }
         if attempted:
             values["retry_count"] = c.retry_count + 1
-        return await self._owned(id, worker, values)
+        return await self._claims.owned(id, worker, values)
 
     # ------------------------------------------------------------------------------ operations
 
@@ -259,14 +203,14 @@ class SqlWebhookCalls:
         """Put the "dead" calls of `ids` back in the queue: "pending", due now, retry_count 0,
         unclaimed (last_error is kept until the next attempt). Others are left alone. Returns the
         ids requeued, sorted."""
-        _aware("now", now)
+        aware("now", now)
         if not ids:
             return []
         c = webhook_call.c
         stmt = (
             update(webhook_call)
             .where(c.id.in_(sorted(set(ids))), c.state == DEAD)
-            .values(state=PENDING, next_attempt_at=now, retry_count=0, **_UNCLAIMED)
+            .values(state=PENDING, next_attempt_at=now, retry_count=0, **UNCLAIMED)
             .returning(c.id)
         )
         async with self._db.write() as conn:

@@ -1,7 +1,7 @@
 """The hook caller: every "pending" hook call (core.hook_calls) -> a signed POST -> the ticket moves on.
 
-One pass (`run_once`) claims the due calls (several processes never get the same call; a call
-whose worker died is claimed again after the lease) and makes them concurrently:
+One pass (`run_once`, bot.claimed_calls) claims the due calls (several processes never get the
+same call; a call whose worker died is claimed again after the lease) and makes them concurrently:
 
 - the ticket is read first; a call whose ticket has ended or left the call's state is "failed"
   without a POST (moot);
@@ -27,24 +27,16 @@ The background loop (`start`) runs a pass when kicked (after a ticket change) an
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import logging
-import os
-import random
-import secrets
-import socket
-import time
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
-import aiohttp
-
-from bot.kicked import KickedLoop
+from bot.claimed_calls import TRANSPORT_ERRORS, ClaimedCallLoop, Options
 from core.commands import HookResult
 from core.errors import Reason, Rejected
 from core.hook_calls import MAX_ATTEMPTS, PENDING, HookCall, HookCalls, apply_hook_result, moot
@@ -55,13 +47,9 @@ from core.workflow import Hook, Workflow
 
 log = logging.getLogger("ticketbot.hooks")
 
-BATCH = 20
-TIMEOUT = 10.0
-LEASE = 60.0  # seconds a claim holds: well above one call's timeout plus applying its result
 RETRY_BASE = 5.0
 RETRY_MAX = 3600.0
 JITTER = 0.2
-MAX_ROUNDS = 50
 MAX_ANSWER_BYTES = 64 * 1024
 SIGNATURE_HEADER = "X-Ticketbot-Signature"
 CALL_ID_HEADER = "X-Ticketbot-Call-Id"
@@ -155,11 +143,7 @@ def classify(status: int, raw: bytes, *, wait: bool) -> Answer:
     return Answer("ok", text, status, fields if isinstance(fields, dict) else None)
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-class HookCaller:
+class HookCaller(ClaimedCallLoop[HookCall]):
     def __init__(
         self,
         calls: HookCalls,
@@ -168,72 +152,18 @@ class HookCaller:
         catalog: WorkflowCatalog,
         clock: Clock,
         public_url: str,
-        *,
-        session: aiohttp.ClientSession | None = None,
-        worker: str | None = None,
-        poll_seconds: float = 5.0,
-        timeout: float = TIMEOUT,
-        lease: float = LEASE,
-        rnd: Callable[[], float] = random.random,
-        epoch: Callable[[], float] | None = None,
+        **options: Unpack[Options],
     ) -> None:
-        """`session` is the HTTP client (one of its own, closed by `stop`, when None). `rnd` draws
-        the backoff's jitter; `epoch` gives the signature's timestamp (default: the clock's)."""
+        """`options`: the HTTP session, worker name, poll, timeout, lease, jitter and signature
+        clock (bot.claimed_calls.Options)."""
+        super().__init__("hooks", calls.claim_due, self.call, self._crashed, clock, **options)
         self.calls = calls
         self._service = service
         self._queries = queries
         self._catalog = catalog
-        self._clock = clock
         self._public_url = public_url.rstrip("/")
-        self._session = session
-        self._own_session = session is None
-        self.worker = worker or worker_name()
-        self._timeout = timeout
-        self._lease = lease
-        self._rnd = rnd
-        self._epoch = epoch
-        self._loop = KickedLoop("hooks", self.drain, poll_seconds)
-        self._lock = asyncio.Lock()
-
-    # ---------------------------------------------------------------- loop
-
-    def kick(self) -> None:
-        """A ticket changed: run a pass soon."""
-        self._loop.kick()
-
-    def start(self) -> None:
-        self._loop.start()
-
-    async def stop(self) -> None:
-        await self._loop.stop()
-        if self._own_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def drain(self) -> int:
-        """Run passes until nothing is due; returns how many calls were handled. A pass already
-        under way (the loop's) is waited for, so after `drain` every due call has been made."""
-        total = 0
-        for _ in range(MAX_ROUNDS):
-            handled = await self.run_once()
-            total += handled
-            if handled == 0:
-                break
-        return total
-
-    async def run_once(self) -> int:
-        async with self._lock:
-            due = await self.calls.claim_due(self.worker, self._clock.now(), BATCH, self._lease)
-            if due:
-                await asyncio.gather(*(self._guarded(h) for h in due))
-            return len(due)
 
     # ---------------------------------------------------------------- one call
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return self._session
 
     def _workflow(self, ticket: Ticket) -> Workflow | None:
         return self._catalog.get(ticket.workflow_id, ticket.workflow_version) or self._catalog.get(
@@ -243,12 +173,10 @@ class HookCaller:
     def _extra(self, h: HookCall, **more: object) -> dict[str, object]:
         return {"ticket_id": h.ticket_id, "call_id": h.call_id, "attempt": h.attempts + 1, **more}
 
-    async def _guarded(self, h: HookCall) -> None:
-        try:
-            await self.call(h)
-        except Exception as exc:  # a bug must not block the other calls: retried like a failure
-            log.exception("hook call crashed", extra=self._extra(h))
-            await self._retry(h, f"{type(exc).__name__}: {exc}", None)
+    async def _crashed(self, h: HookCall, exc: Exception) -> None:
+        """A bug must not block the other calls: the call is retried like a failure."""
+        log.exception("hook call crashed", extra=self._extra(h))
+        await self._retry(h, f"{type(exc).__name__}: {exc}", None)
 
     async def call(self, h: HookCall) -> None:
         """Make the claimed call `h` and act on its answer."""
@@ -267,31 +195,24 @@ class HookCaller:
         raw = json.dumps(
             payload(ticket, h, hook, callback), ensure_ascii=False, default=_json_default
         ).encode("utf-8")
-        stamp = str(int(self._epoch() if self._epoch is not None else now.timestamp()))
         headers = {
-            **sign(hook.token, stamp, raw),
+            **sign(hook.token, self._stamp(now), raw),
             CALL_ID_HEADER: h.call_id,
             "Content-Type": "application/json",
         }
         if not await self.calls.mark_called(h.id, self.worker, now):
             log.info("hook call no longer ours; skipped", extra=self._extra(h))
             return
-        started = time.monotonic()
         try:
-            async with self._http().post(
-                h.url, data=raw, headers=headers, timeout=aiohttp.ClientTimeout(total=self._timeout)
-            ) as resp:
-                status = resp.status
-                answer_raw = await resp.content.read(MAX_ANSWER_BYTES)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            reply = await self._post(h.url, raw, headers, max_bytes=MAX_ANSWER_BYTES)
+        except TRANSPORT_ERRORS as exc:
             await self._retry(h, f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__, None)
             return
-        answer = classify(status, answer_raw, wait=h.wait)
+        status = reply.status
+        answer = classify(status, reply.body, wait=h.wait)
         log.info(
             "hook answered",
-            extra=self._extra(
-                h, http_status=status, answer=answer.kind, ms=round((time.monotonic() - started) * 1000)
-            ),
+            extra=self._extra(h, http_status=status, answer=answer.kind, ms=reply.ms),
         )
         if answer.kind == "retry":
             await self._retry(h, answer.msg, answer.status)

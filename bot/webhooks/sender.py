@@ -1,9 +1,10 @@
 """The webhook sender: every "pending" webhook call (core.webhook_calls) -> a signed POST.
 
-One pass (`run_once`) claims the due calls (several processes never get the same call; a call
-whose worker died is claimed again after the lease) and POSTs them concurrently. The store hands
-out the calls of one app about one work order one at a time, in the order of the changes: a
-later one waits while an earlier one is pending (being retried), until it is sent or dead.
+One pass (`run_once`, bot.claimed_calls) claims the due calls (several processes never get the
+same call; a call whose worker died is claimed again after the lease) and POSTs them
+concurrently. The store hands out the calls of one app about one work order one at a time, in
+the order of the changes: a later one waits while an earlier one is pending (being retried),
+until it is sent or dead.
 
 - The body is the recorded envelope with ``retry_count`` = the attempts made before this one and
   the staff ids of ``msg_data`` (staff_id, handler_id, cc_list) mapped to WeCom userids where the
@@ -23,22 +24,14 @@ host; never the secret, the body or the URL's path and query.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import os
-import random
-import secrets
-import socket
-import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import urlsplit
 
-import aiohttp
-
-from bot.kicked import KickedLoop
+from bot.claimed_calls import TRANSPORT_ERRORS, ClaimedCallLoop, Options
 from bot.webhooks.signature import EVENT_HEADER, ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from bot.webhooks.subscriptions import WebhookTarget
 from core.ports import Clock, Directory
@@ -47,13 +40,9 @@ from core.workorder_changes import wecom_userid_of, with_staff_ids
 
 log = logging.getLogger("ticketbot.webhooks")
 
-BATCH = 20
-TIMEOUT = 10.0
-LEASE = 60.0  # seconds a claim holds: well above one POST's timeout plus recording its outcome
 RETRY_BASE = 5.0
 RETRY_MAX = 3600.0
 RETRY_MIN = 1.0
-MAX_ROUNDS = 50
 MAX_ANSWER_BYTES = 4096
 _RETRY_4XX = frozenset({408, 429})
 
@@ -100,91 +89,34 @@ def body_of(call: WebhookCall, userid_of: Callable[[str], str]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-class WebhookSender:
+class WebhookSender(ClaimedCallLoop[WebhookCall]):
     def __init__(
         self,
         calls: WebhookCalls,
         directory: Directory,
         targets: Mapping[str, WebhookTarget],
         clock: Clock,
-        *,
-        session: aiohttp.ClientSession | None = None,
-        worker: str | None = None,
-        poll_seconds: float = 5.0,
-        timeout: float = TIMEOUT,
-        lease: float = LEASE,
-        rnd: Callable[[], float] = random.random,
-        epoch: Callable[[], float] | None = None,
+        **options: Unpack[Options],
     ) -> None:
-        """`targets`: app name -> its webhook URL and secret now. `session` is the HTTP client (one
-        of its own, closed by `stop`, when None). `rnd` draws the backoff's jitter; `epoch` gives
-        the signature's timestamp (default: the clock's)."""
+        """`targets`: app name -> its webhook URL and secret now. `options`: the HTTP session,
+        worker name, poll, timeout, lease, jitter and signature clock (bot.claimed_calls.Options)."""
+        super().__init__("webhooks", calls.claim_due, self.send, self._crashed, clock, **options)
         self.calls = calls
         self._directory = directory
         self._targets = dict(targets)
-        self._clock = clock
-        self._session = session
-        self._own_session = session is None
-        self.worker = worker or worker_name()
-        self._timeout = timeout
-        self._lease = lease
-        self._rnd = rnd
-        self._epoch = epoch
-        self._loop = KickedLoop("webhooks", self.drain, poll_seconds)
-        self._lock = asyncio.Lock()
-
-    # ---------------------------------------------------------------- loop
 
     def kick(self) -> None:
         """A ticket changed: run a pass soon. Without any app subscribed nothing is recorded, so a
         change costs no pass (the loop's slow poll still runs for calls left from earlier)."""
         if self._targets:
-            self._loop.kick()
-
-    def start(self) -> None:
-        self._loop.start()
-
-    async def stop(self) -> None:
-        await self._loop.stop()
-        if self._own_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def drain(self) -> int:
-        """Run passes until nothing is due; returns how many calls were handled. A pass already
-        under way (the loop's) is waited for, so after `drain` every due call has been tried."""
-        total = 0
-        for _ in range(MAX_ROUNDS):
-            handled = await self.run_once()
-            total += handled
-            if handled == 0:
-                break
-        return total
-
-    async def run_once(self) -> int:
-        async with self._lock:
-            due = await self.calls.claim_due(self.worker, self._clock.now(), BATCH, self._lease)
-            if due:
-                await asyncio.gather(*(self._guarded(call) for call in due))
-            return len(due)
+            super().kick()
 
     # ---------------------------------------------------------------- one call
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return self._session
-
-    async def _guarded(self, call: WebhookCall) -> None:
-        try:
-            await self.send(call)
-        except Exception as exc:  # a bug must not block the other calls: retried like a failure
-            log.exception("webhook call crashed", extra=_extra(call))
-            await self._retry(call, f"{type(exc).__name__}: {exc}"[:300], None, 0.0, "")
+    async def _crashed(self, call: WebhookCall, exc: Exception) -> None:
+        """A bug must not block the other calls: the call is retried like a failure."""
+        log.exception("webhook call crashed", extra=_extra(call))
+        await self._retry(call, f"{type(exc).__name__}: {exc}"[:300], None, 0.0, "")
 
     async def send(self, call: WebhookCall) -> None:
         """POST the claimed call and record what came of it."""
@@ -196,7 +128,7 @@ class WebhookSender:
             return
         org = await self._directory.org()
         raw = body_of(call, wecom_userid_of(org))
-        stamp = str(int(self._epoch() if self._epoch is not None else self._clock.now().timestamp()))
+        stamp = self._stamp(self._clock.now())
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             TIMESTAMP_HEADER: stamp,
@@ -205,23 +137,16 @@ class WebhookSender:
             EVENT_HEADER: EVENT,
         }
         host = host_of(target.url)
-        started = time.monotonic()
         try:
-            async with self._http().post(
-                target.url,
-                data=raw,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
-                allow_redirects=False,
-            ) as resp:
-                status = resp.status
-                wait = retry_after(resp.headers.get("Retry-After"))
-                await resp.content.read(MAX_ANSWER_BYTES)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            reply = await self._post(
+                target.url, raw, headers, max_bytes=MAX_ANSWER_BYTES, allow_redirects=False
+            )
+        except TRANSPORT_ERRORS as exc:
             error = (f"{type(exc).__name__}: {exc}".replace(target.url, host))[:300]
             await self._retry(call, error, None, 0.0, host)
             return
-        ms = round((time.monotonic() - started) * 1000)
+        status, ms = reply.status, reply.ms
+        wait = retry_after(reply.headers.get("Retry-After"))
         outcome = verdict(status)
         if outcome == "sent":
             await self.calls.mark_sent(call.id, self.worker, self._clock.now(), status)
