@@ -27,6 +27,8 @@ async def body_bytes(request: web.Request) -> bytes:
         raw = await request.read()  # bounded by the application's client_max_size
     except web.HTTPRequestEntityTooLarge:
         raise too_large from None
+    except ConnectionResetError:  # the caller went away mid-body (the handler runs on, as deployed)
+        raise ApiError("request body ended before its declared length") from None
     if len(raw) > limit:
         raise too_large
     return raw

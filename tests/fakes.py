@@ -3,8 +3,13 @@ records what it was asked to send."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from unittest import mock
+
+from aiohttp import StreamReader, web
+from aiohttp.test_utils import make_mocked_request
 
 from bot.cards.model import Card
 from bot.notify.ports import Delivery, SendFailed, SentRef
@@ -59,3 +64,15 @@ class RecordingSender:
 
     def to(self, address: str) -> list[Card]:
         return [card for _, a, card, _ in self.sent if a == address]
+
+
+def cut_short_request(app: web.Application, path: str, headers: dict[str, str]) -> web.Request:
+    """A POST whose sender went away after a few bytes of its declared body: as deployed
+    (aiohttp's handler_cancellation off) the handler runs on and its body read raises
+    ConnectionResetError, as here."""
+    payload = StreamReader(mock.Mock(_reading_paused=False), 2**16, loop=asyncio.get_running_loop())
+    payload.feed_data(b"<xml><Encrypt>")
+    payload.set_exception(ConnectionResetError("Connection lost"))
+    return make_mocked_request(
+        "POST", path, headers={"Content-Length": "1000", **headers}, payload=payload, app=app
+    )

@@ -802,5 +802,10 @@ class DingTalkClient:
 
 
 def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
+    """(scheme, host) of `url`; ("", "") for a string that does not parse as a URL (an inbound
+    message's sessionWebhook may be anything, e.g. "http://[::1" makes urlsplit raise)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "", ""
     return parts.scheme.lower(), parts.netloc.lower()

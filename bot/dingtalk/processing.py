@@ -167,7 +167,11 @@ def make_dingtalk_processor(
         if isinstance(item, RobotMessage):
             await on_message(item)
         elif isinstance(item, CardClick):
-            await on_click(item)
+            try:
+                await on_click(item)
+            finally:  # ended early (clicker unknown or inactive) or failed: the answer stops waiting
+                if chat.answers is not None:
+                    chat.answers.decline(item.dedupe_key)
         else:
             log.info(
                 "dingtalk event received", extra={"event_type": item.event_type, "event_id": item.event_id}

@@ -51,6 +51,7 @@ log = logging.getLogger("ticketbot.dingtalk.callback")
 EVENTS_PATH = "/dingtalk/events"
 ROBOT_PATH = "/dingtalk/robot"
 CARD_PATH = "/dingtalk/card"
+TRUNCATED = "the body ended before its declared length"
 CLICK_BUDGET = 1.5  # seconds a click is processed before the answer (DingTalk waits 2 s)
 ANSWER_DEADLINE = 2.0  # DingTalk applies an answer's card data only if it came within 2 s
 CARD_WINDOW_MS = 60 * 60 * 1000  # the signature covers only its timestamp: an old pair is refused
@@ -115,11 +116,14 @@ class DingTalkCallbacks:
             raise CallbackRefused(400, f"the body is larger than {self.max_bytes} bytes")
         chunks: list[bytes] = []
         size = 0
-        while chunk := await request.content.read(self.max_bytes + 1):  # a body may come in pieces
-            size += len(chunk)
-            if size > self.max_bytes:
-                raise CallbackRefused(400, f"the body is larger than {self.max_bytes} bytes")
-            chunks.append(chunk)
+        try:
+            while chunk := await request.content.read(self.max_bytes + 1):  # a body may come in pieces
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise CallbackRefused(400, f"the body is larger than {self.max_bytes} bytes")
+                chunks.append(chunk)
+        except ConnectionResetError:  # the sender went away mid-body (the handler runs on, as deployed)
+            raise CallbackRefused(400, TRUNCATED) from None
         return b"".join(chunks)
 
     async def _store(self, kind: str, key: str, body: str, item: Inbound, extra: dict[str, Any]) -> bool:

@@ -286,8 +286,8 @@ async def _form(request: web.Request) -> dict[str, list[str]] | int:
         data = await request.post()
     except web.HTTPRequestEntityTooLarge:
         return 413
-    except (ValueError, UnicodeDecodeError, LookupError, web.RequestPayloadError):
-        return 400  # RequestPayloadError: a body that cannot be read (e.g. a broken Content-Encoding)
+    except (ValueError, UnicodeDecodeError, LookupError, web.RequestPayloadError, ConnectionResetError):
+        return 400  # a body that cannot be read (a broken Content-Encoding) or ended early
     if len(data) > MAX_FORM_VALUES:
         return 400
     out: dict[str, list[str]] = {}

@@ -266,7 +266,7 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
         if len(raw) > MAX_BODY:
             return _error(413, "请求体太大了")
         data = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError, web.RequestPayloadError):
+    except (ValueError, UnicodeDecodeError, RecursionError, web.RequestPayloadError, ConnectionResetError):
         return _error(400, "请求体不是合法的 JSON")
     if not isinstance(data, dict):
         return _error(400, "请求体应为 JSON 对象")

@@ -29,6 +29,7 @@ from core.ports import Clock
 log = logging.getLogger("ticketbot.wecom.callback")
 
 CALLBACK_PATH = "/wecom/callback"
+TRUNCATED = "the body ended before its declared length"
 
 OnEvent = Callable[[InboundEvent], Awaitable[None]]
 
@@ -134,11 +135,14 @@ class WeComCallbacks:
             raise too_big
         chunks: list[bytes] = []
         size = 0
-        while chunk := await request.content.read(self.max_bytes + 1):
-            size += len(chunk)
-            if size > self.max_bytes:
-                raise too_big
-            chunks.append(chunk)
+        try:
+            while chunk := await request.content.read(self.max_bytes + 1):
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise too_big
+                chunks.append(chunk)
+        except ConnectionResetError:  # the sender went away mid-body (the handler runs on, as deployed)
+            raise CallbackRefused(400, TRUNCATED) from None
         return b"".join(chunks)
 
     def _refused(self, request: web.Request, exc: CallbackRefused) -> web.Response:

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
+import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from api.context import API_CONTEXT, ApiContext
+from api.errors import ApiError
+from api.params import body_bytes
 from bot.app import RUNTIME, create_app
+from bot.http import error_middleware
 from config.settings import load_settings
 from core import commands as c
 from core.service import Done
 from store.queries import list_tickets
+from tests.fakes import cut_short_request
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 
@@ -82,3 +93,32 @@ async def test_tickets_keep_the_workflow_version_they_started_on(tmp_path: Path)
         assert current.state(102).name == "直属领导审批"  # type: ignore[union-attr]
     finally:
         await second.db.dispose()
+
+
+async def test_a_request_whose_client_went_away_is_a_400_logged_without_a_stack(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Wherever a body read meets a sender that went away (the handler runs on, as deployed), the
+    app answers 400 and logs one INFO line, not an "unhandled error" with a stack and a 500."""
+
+    async def reads(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        return web.Response(text="never")
+
+    app = web.Application()
+    request = cut_short_request(app, "/anything", {})
+    with caplog.at_level(logging.INFO, logger="ticketbot"):
+        answer = await error_middleware(request, reads)
+    assert isinstance(answer, web.Response) and answer.status == 400
+    assert json.loads(cast(bytes, answer.body)) == {"error": "the request ended early", "status": 400}
+    assert [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records] == [
+        ("INFO", "client went away mid-request", None)
+    ]
+
+
+async def test_an_api_body_cut_short_is_refused_in_the_envelope() -> None:
+    app = web.Application()
+    app[API_CONTEXT] = cast(ApiContext, SimpleNamespace(max_body_bytes=1024))
+    with pytest.raises(ApiError, match="request body ended before its declared length") as refused:
+        await body_bytes(cut_short_request(app, "/api/v1.0/tickets", {"Content-Type": "application/json"}))
+    assert refused.value.status == 400

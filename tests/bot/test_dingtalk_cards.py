@@ -58,7 +58,7 @@ STAFF = {
 @dataclass
 class Ding:
     emulator: DingTalkEmulator
-    client: TestClient
+    client: TestClient[web.Request, web.Application]
     app: web.Application
 
     async def settle(self) -> None:
@@ -129,7 +129,9 @@ async def make_ding(aiohttp_server: Any, aiohttp_client: Any, database_url: str,
     }
     settings = load_settings(env=env, database_url=database_url, config_dir=CONFIG)
     app = await create_app(settings)
-    client: TestClient = await aiohttp_client(TestServer(app, host="127.0.0.1", port=port))
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(
+        TestServer(app, host="127.0.0.1", port=port)
+    )
     result = Ding(emulator, client, app)
     await result.settle()
     return result
@@ -250,7 +252,7 @@ async def test_bad_signatures_are_refused_and_change_nothing(ding: Ding) -> None
         ding.client.session, str(ding.client.make_url("/dingtalk/robot")), body, app_secret="wrong"
     )
     assert got.status == 403
-    got = await send_card_callback(
+    clicked = await send_card_callback(
         ding.client.session,
         str(ding.client.make_url("/dingtalk/card")),
         out_track_id="tb_1_1",
@@ -259,7 +261,7 @@ async def test_bad_signatures_are_refused_and_change_nothing(ding: Ding) -> None
         api_secret="wrong",
         params={"action": "t:1:s:102:a:transition:x:152:n:1"},
     )
-    assert got.status == 403
+    assert clicked.status == 403
     assert ding.emulator.records.webhook_posts == []
 
 
@@ -311,8 +313,10 @@ async def test_the_event_subscription_checks_url_and_stores_each_event_once(
         check = await verify_callback_url(d.client.session, url, spelling=spelling, **keys)  # type: ignore[arg-type]
         assert check.status == 200 and check.plaintext == "success", check
     event = {"EventType": "user_modify_org", "EventId": "ev-1", "CorpId": CORP, "UserId": ["staff0003"]}
-    first = await send_event(d.client.session, url, event, **keys)
-    again = await send_event(d.client.session, url, event, **keys)  # DingTalk's re-push
+    first = await send_event(d.client.session, url, event, token=TOKEN, aes_key=AES, owner_key=APP_KEY)
+    again = await send_event(  # DingTalk's re-push
+        d.client.session, url, event, token=TOKEN, aes_key=AES, owner_key=APP_KEY
+    )
     assert (first.status, first.plaintext) == (again.status, again.plaintext) == (200, "success")
     await d.settle()
     rows = [r for r in await SqlInbox(d.app[RUNTIME].db).statuses() if r[0].startswith("evt:")]
@@ -423,3 +427,93 @@ async def test_with_a_corp_id_configured_other_corps_are_refused(
     assert got.status == 403
     ours = await make_ding(aiohttp_server, aiohttp_client, database_url, TICKETBOT_DINGTALK_CORP_ID=CORP)
     assert "发起" in await ours.say("liuyang", "帮助")
+
+
+async def test_a_click_the_processing_ends_early_does_not_keep_its_answer_waiting() -> None:
+    """The click's HTTP answer waits until the processing offers the card's new data or declines.
+    A click by someone not in the directory (or inactive) ends the processing early: it declines
+    too, so the answer goes out at once, not after the whole CLICK_BUDGET (found by the callback
+    fuzz, tests/bot/test_callback_fuzz.py)."""
+    from typing import cast
+
+    from bot.dingtalk.answers import ClickAnswers
+    from bot.dingtalk.card_callback import parse_card_callback
+    from bot.dingtalk.processing import INACTIVE, NOT_IN_DIRECTORY, DingTalkChat, make_dingtalk_processor
+    from core.org import User
+    from emulator.dingtalk import card_callback_body
+    from tests.bot.test_wecom_chat import FakeDirectory
+
+    sent: list[tuple[list[str], str]] = []
+
+    class Client:
+        async def robot_batch_send(self, user_ids: list[str], msg_key: str, params: dict[str, str]) -> None:
+            sent.append((user_ids, params["content"]))
+
+    answers = ClickAnswers()
+    chat = DingTalkChat(
+        conversation=cast(Any, None),
+        client=cast(Any, Client()),
+        directory=FakeDirectory(User("gone", dingtalk_staff_id="staff0099", is_active=False)),
+        service=cast(Any, None),  # never reached
+        notifier=None,
+        clock=SystemClock(),
+        answers=answers,
+    )
+    on_inbound = make_dingtalk_processor(chat)
+    for user in ("outsider01", "staff0099"):
+        body = card_callback_body(
+            out_track_id="track-1",
+            user_id=user,
+            corp_id=CORP,
+            params={"action": "t:1:s:1:a:transition:x:1:n:1"},
+        )
+        click = parse_card_callback(json.dumps(body).encode())
+        waiting = answers.expect(click.dedupe_key)
+        await on_inbound(click)
+        assert waiting.done() and waiting.result() is None
+    assert sent == [(["outsider01"], NOT_IN_DIRECTORY), (["staff0099"], INACTIVE)]
+
+
+async def test_bodies_cut_short_by_the_sender_are_refused_not_unhandled_errors(
+    aiohttp_server: Any, aiohttp_client: Any, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each DingTalk callback whose sender went away mid-body (the read raises ConnectionResetError,
+    as deployed) is refused (400, logged as a refusal), never an "unhandled error" with a stack and a
+    500 (found by the callback fuzz, tests/bot/test_callback_fuzz.py)."""
+    import time
+
+    from bot.dingtalk.routes import TRUNCATED
+    from emulator.dingtalk import card_callback_signature, robot_sign
+    from store.inbox import SqlInbox
+    from tests.fakes import cut_short_request
+
+    d = await make_ding(
+        aiohttp_server,
+        aiohttp_client,
+        database_url,
+        TICKETBOT_DINGTALK_TOKEN=TOKEN,
+        TICKETBOT_DINGTALK_AES_KEY=AES,
+    )
+    callbacks = d.app[DINGTALK_CALLBACKS]
+    ts = str(int(time.time() * 1000))
+    requests = [
+        (callbacks.handle_event, "/dingtalk/events?signature=a&timestamp=1&nonce=1", {}),
+        (callbacks.handle_robot, "/dingtalk/robot", {"timestamp": ts, "sign": robot_sign(ts, APP_SECRET)}),
+        (
+            callbacks.handle_card,
+            "/dingtalk/card",
+            {
+                "x-ddpaas-signature-timestamp": ts,
+                "x-ddpaas-signature": card_callback_signature(ts, APP_SECRET),
+            },
+        ),
+    ]
+    for handler, path, headers in requests:
+        with caplog.at_level(logging.INFO, logger="ticketbot"):
+            answer = await handler(cut_short_request(d.app, path, headers))
+        assert isinstance(answer, web.Response) and (answer.status, answer.text) == (400, TRUNCATED), path
+    logged = [
+        (r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("ticketbot.dingtalk")
+    ]
+    assert logged == [("INFO", "dingtalk callback refused")] * 3
+    assert await SqlInbox(d.app[RUNTIME].db).statuses() == []

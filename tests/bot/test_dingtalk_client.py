@@ -461,6 +461,11 @@ async def test_session_webhook(env: Env) -> None:
     assert session_token not in str(exc.value)
     with pytest.raises(DingTalkError, match="oapi host"):
         await client.send_session_webhook("https://evil.example/robot/sendBySession?session=x", "hi")
+    # not a URL at all (it comes from an inbound message): refused the same way, not a ValueError
+    # that would fail the message's processing (found by the callback fuzz)
+    for junk in ("http://[::1", "http://[oapi/robot", ""):
+        with pytest.raises(DingTalkError, match="oapi host"):
+            await client.send_session_webhook(junk, "hi")
     assert client.calls_by_path == {"/robot/sendBySession": 2}
 
 

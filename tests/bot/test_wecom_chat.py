@@ -59,7 +59,7 @@ def emulator_org() -> dict[str, list[dict[str, Any]]]:
 @dataclass
 class Chat:
     emulator: WeComEmulator
-    client: TestClient
+    client: TestClient[web.Request, web.Application]
     app: web.Application
     ids: itertools.count[int]
 
@@ -152,7 +152,7 @@ async def chat(aiohttp_server: Any, aiohttp_client: Any, database_url: str) -> C
     }
     settings = load_settings(env=env, database_url=database_url, config_dir=CONFIG)
     app = await create_app(settings)
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
     result = Chat(emulator, client, app, itertools.count(9001))
     await result.settle()  # the start-up recovery
     return result

@@ -23,6 +23,7 @@ from config.settings import load_settings
 from emulator.wecom import send_callback, template_card_event_xml, text_message_xml, verify_url
 from store.db import Database
 from store.inbox import SqlInbox
+from tests.fakes import cut_short_request
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 CORP = "wwcorp0123456789"
@@ -61,7 +62,7 @@ class Recorder:
 
 @dataclass
 class Bot:
-    client: TestClient
+    client: TestClient[web.Request, web.Application]
     app: web.Application
     recorder: Recorder
 
@@ -93,7 +94,7 @@ def make_bot(aiohttp_client: Any, database_url: str) -> BotFactory:
         recorder = recorder or Recorder()
         settings = load_settings(env={**WECOM_ENV, **env}, database_url=database_url, config_dir=CONFIG)
         app = await create_app(settings, on_wecom_event=recorder)
-        client: TestClient = await aiohttp_client(app)
+        client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
         bot = Bot(client, app, recorder)
         await bot.settle()  # the start-up recovery
         return bot
@@ -244,7 +245,7 @@ async def test_rows_left_processing_by_a_crash_are_processed_at_startup(
 
 async def test_no_wecom_routes_without_wecom_settings(aiohttp_client: Any, database_url: str) -> None:
     app = await create_app(load_settings(env={}, database_url=database_url, config_dir=CONFIG))
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
     assert WECOM_CALLBACKS not in app
     assert (await client.get("/wecom/callback")).status == 404
 
@@ -301,3 +302,21 @@ async def test_beyond_the_backlog_events_wait_in_the_inbox_for_the_drain(make_bo
     await callbacks.recover_and_drain()  # what the app's "wecom-inbox" job runs every minute
     assert {status for _, status, _ in await bot.rows()} == {"done"} and len(gate.done) == 4
     assert "wecom-inbox" in bot.app[JOBS].names
+
+
+async def test_a_body_cut_short_by_the_sender_is_refused_not_an_unhandled_error(
+    make_bot: BotFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Refused (400, logged at INFO as a refusal), never an "unhandled error" with a stack and a 500
+    (found by the callback fuzz, tests/bot/test_callback_fuzz.py)."""
+    from bot.wecom.routes import TRUNCATED
+
+    bot = await make_bot()
+    request = cut_short_request(bot.app, "/wecom/callback?msg_signature=a&timestamp=1&nonce=1", {})
+    with caplog.at_level(logging.INFO, logger="ticketbot"):
+        answer = await bot.app[WECOM_CALLBACKS].handle_post(request)
+    assert isinstance(answer, web.Response) and (answer.status, answer.text) == (400, TRUNCATED)
+    assert [
+        (r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("ticketbot.wecom")
+    ] == [("INFO", "wecom callback refused")]
+    assert await bot.rows() == []
