@@ -4,23 +4,26 @@
 - Every method + path the /api/v1.0 sub-application registers is documented, and every documented
   operation is registered (the router is walked, so a new route without documentation fails).
 - GET /api/openapi.json serves it without authentication.
-- A property-based run (schemathesis 3 + hypothesis) against the real app on SQLite: for every
-  documented operation, requests generated from the document (bounded, derandomized) are sent
-  with valid loonflow signature headers, as `admin` and as normal users, to the app served by
-  aiohttp's TestServer on a local port. Every answer must: not be a 5xx (nor the envelope's
-  "internal error", which non-strict mode answers with HTTP 200), carry no traceback, have a
-  documented status and content type, and validate against the operation's documented response
-  schema. The run is repeated with strict statuses on. The number of cases run is printed in the
-  terminal summary ("openapi property run: ...").
+- A property-based run (tests/api/openapi_run.py, shared with test_workorder_openapi.py:
+  schemathesis 3 + hypothesis) against the real app: for every documented operation, requests
+  generated from the document (bounded, derandomized) are sent with valid loonflow signature
+  headers, as `admin` and as normal users, to the app served by aiohttp's TestServer on a local
+  port. Every answer must: not be a 5xx (nor the envelope's "internal error", which non-strict
+  mode answers with HTTP 200), carry no traceback, have a documented status and content type,
+  and validate against the operation's documented response schema; and every refusal (not 2xx,
+  or the envelope's code not 0) must leave the database unchanged (row counts and a digest of
+  every table's rows, tests/api/db_snapshot.py; a test below shows that check failing on a change).
+  Runs: "documented" (the document as served) and "focused" (see below; every operation answers
+  code 0 at least once), 25 generated cases per operation each, on SQLite; the focused one again
+  on PostgreSQL (10 per operation) and with strict statuses on (SQLite, 10 per operation). The
+  case counts are printed in the terminal summary ("openapi property run").
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import warnings
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,101 +31,44 @@ import pytest
 import requests
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from aiohttp.web_urldispatcher import PrefixedSubAppResource
-from hypothesis import HealthCheck, Phase, example, given, settings
-from hypothesis import strategies as st
-from hypothesis.internal.conjecture import utils as conjecture_utils
-from requests.structures import CaseInsensitiveDict
-
-with warnings.catch_warnings():  # schemathesis 3 still uses jsonschema's deprecated RefResolver
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import schemathesis
-    import schemathesis.specs.openapi.references
-    import schemathesis.specs.openapi.schemas
-    from openapi_spec_validator import validate as validate_spec
-    from schemathesis.checks import not_a_server_error
-    from schemathesis.internal.result import Ok
-    from schemathesis.models import Case
-    from schemathesis.specs.openapi.checks import (
-        content_type_conformance,
-        response_schema_conformance,
-        status_code_conformance,
-    )
 
 from api.openapi import OPENAPI_PATH, PREFIX, add_openapi_route, openapi_document
 from bot.app import create_app
 from config.settings import load_settings
 from core.workflow import CustomField, FieldAccess, FieldType, Workflow
+from store.db import Database
+from store.tables import api_nonce, customer
 from tests.api.conftest import CONFIG, Api, HookTarget, config_with_hook, loonflow_headers, make_api
+from tests.api.db_snapshot import EXCLUDED, DatabaseSnapshots
+from tests.api.openapi_run import (
+    AUTH_HEADERS,
+    RUNS,
+    SQLITE_ONLY,
+    Dialect,
+    Explicit,
+    Ok,
+    Report,
+    Schema,
+    SeededPlan,
+    Target,
+    assert_documented_exactly,
+    conclude,
+    documented_operations,
+    explicit_case,
+    operations_of,
+    property_run,
+    schemathesis,
+    validate_spec,
+)
 
-
-def _many_more(self: Any) -> bool:
-    """`many.more()` (removed from hypothesis's internals in recent 6.x releases) over the current
-    `with many(...) as elements: for _ in elements:` protocol. hypothesis-jsonschema 0.23.1 (the
-    latest release, which schemathesis 3 generates request bodies with) still calls `more()`."""
-    elements = getattr(self, "_ticketbot_iter", None)
-    if elements is None:
-        self.__enter__()
-        elements = self._ticketbot_iter = iter(self)
-    try:
-        next(elements)
-    except StopIteration:
-        self.__exit__(None, None, None)
-        return False
-    return True
-
-
-if not hasattr(conjecture_utils.many, "more"):
-    conjecture_utils.many.more = _many_more  # type: ignore[attr-defined]
-
-EXAMPLES = 25  # generated cases per operation (plus hypothesis's shrinking of a failure)
 STRICT_EXAMPLES = 10  # per operation in the strict-status run
 WIDE_USERS = ("admin", "liuyang")  # the super admin and a normal user
 # the focused run adds the people the seeded tickets wait for: liuyang's approver, an HR clerk (104),
 # ops on duty (204) and the customer-service leader (302)
 FOCUS_USERS = ("admin", "liuyang", "wangqiang", "yangfan", "sunhao", "wujuan")
-AUTH_HEADERS = frozenset({"appname", "timestamp", "signature", "username", "nonce", "x-ticketbot-signature"})
-Schema = dict[str, Any]
-METHODS = frozenset({"get", "put", "post", "delete", "patch"})
-CHECKS = (not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance)
-TRACE_MARKERS = ("Traceback (most recent call last)", 'File "/', "site-packages")
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 # --- the document ----------------------------------------------------------------------------------
-
-
-def documented_operations(doc: dict[str, Any], prefix: str = PREFIX) -> set[tuple[str, str]]:
-    """The documented (METHOD, path) pairs under `prefix` (the loonflow dialect's by default; the
-    work-order open API's operations are tested in test_workorder_openapi.py)."""
-    return {
-        (method.upper(), path)
-        for path, item in doc["paths"].items()
-        if path.startswith(prefix + "/")
-        for method in item
-        if method in METHODS
-    }
-
-
-def loonflow_subapp(app: web.Application) -> web.Application:
-    for resource in app.router.resources():
-        if isinstance(resource, PrefixedSubAppResource) and resource.canonical == PREFIX:
-            sub = resource.get_info()["app"]
-            assert isinstance(sub, web.Application)
-            return sub
-    raise AssertionError(f"no sub-application mounted at {PREFIX}")
-
-
-def registered_operations(sub: web.Application) -> set[tuple[str, str]]:
-    """(METHOD, /api/v1.0/path with {name} placeholders) of every route, HEAD left out."""
-    found = set()
-    for resource in sub.router.resources():
-        for route in resource:
-            if route.method in ("HEAD", "OPTIONS", "*"):
-                continue
-            path = resource.canonical  # the sub-app's resources carry the mount prefix
-            found.add((route.method, path if path.startswith(PREFIX + "/") else PREFIX + path))
-    return found
 
 
 def test_document_is_valid_openapi() -> None:
@@ -138,20 +84,17 @@ def test_document_is_valid_openapi() -> None:
 
 def test_every_operation_answers_the_envelope() -> None:
     doc = openapi_document()
-    for path, item in doc["paths"].items():
-        if not path.startswith(PREFIX + "/"):
-            continue  # the open API's envelope: test_workorder_openapi.py
-        for method, op in item.items():
-            where = f"{method.upper()} {path}"
-            assert op["operationId"] and op["summary"], where
-            responses = op["responses"]
-            extra = {"429"} if path.endswith("/urge") else set()  # urges are throttled
-            assert set(responses) == {"200", "400", "401", "403", "404", "409", "413"} | extra, where
-            success, failure = responses["200"]["content"]["application/json"]["schema"]["oneOf"]
-            assert success["properties"]["code"] == {"type": "integer", "enum": [0]}, where
-            assert failure == {"$ref": "#/components/schemas/Failure"}, where
-            for path_param in (p for p in op.get("parameters", []) if p["in"] == "path"):
-                assert "{" + path_param["name"] + "}" in path, where
+    for path, method, op in operations_of(doc, PREFIX):  # the open API's: test_workorder_openapi.py
+        where = f"{method.upper()} {path}"
+        assert op["operationId"] and op["summary"], where
+        responses = op["responses"]
+        extra = {"429"} if path.endswith("/urge") else set()  # urges are throttled
+        assert set(responses) == {"200", "400", "401", "403", "404", "409", "413"} | extra, where
+        success, failure = responses["200"]["content"]["application/json"]["schema"]["oneOf"]
+        assert success["properties"]["code"] == {"type": "integer", "enum": [0]}, where
+        assert failure == {"$ref": "#/components/schemas/Failure"}, where
+        for path_param in (p for p in op.get("parameters", []) if p["in"] == "path"):
+            assert "{" + path_param["name"] + "}" in path, where
     failure_schema = doc["components"]["schemas"]["Failure"]
     assert failure_schema["properties"]["code"]["enum"] == [-1]
     assert failure_schema["properties"]["data"]["maxProperties"] == 0
@@ -200,11 +143,7 @@ def test_ticket_list_documents_every_parameter_of_the_seed() -> None:
 async def test_document_lists_exactly_the_registered_routes(api: Api) -> None:
     app = api.client.app
     assert app is not None
-    registered = registered_operations(loonflow_subapp(app))
-    documented = documented_operations(openapi_document())
-    assert registered, "the loonflow sub-application registers no route"
-    assert sorted(registered - documented) == [], "registered but not documented"
-    assert sorted(documented - registered) == [], "documented but not registered"
+    assert_documented_exactly(app, PREFIX)
 
 
 @SQLITE_ONLY
@@ -220,10 +159,34 @@ async def test_openapi_json_is_served_without_auth(aiohttp_client: Any, database
     assert await resp.json() == openapi_document()
 
 
+async def test_snapshots_see_every_change_but_in_an_excluded_table(db: Database, database_url: str) -> None:
+    """The no-state-change check of the runs below can fail: rows added or changed are seen (the
+    change of one value in place too); the nonces of the HMAC scheme are left out on purpose."""
+    now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    person = {"external_userid": "wm-1", "name": "ACME", "follow_users": [], "updated_at": now}
+    snapshots = DatabaseSnapshots(database_url)
+    try:
+        empty = await snapshots.take()
+        assert empty.diff(await snapshots.take()) == []
+        async with db.write() as conn:
+            await conn.execute(customer.insert().values(**person))
+        added = await snapshots.take()
+        assert empty.diff(added) == ["customer: 0 -> 1 rows"]
+        async with db.write() as conn:
+            await conn.execute(customer.update().values(name="ACME Ltd"))
+        renamed = await snapshots.take()
+        assert added.diff(renamed) == ["customer: 1 rows, some changed"]
+        async with db.write() as conn:
+            await conn.execute(api_nonce.insert().values(app="demo", nonce="n-12345678", expires_at=now))
+        assert set(EXCLUDED) == {"api_nonce"} and renamed.diff(await snapshots.take()) == []
+    finally:
+        await snapshots.dispose()
+
+
 # --- the property-based run against the real app -----------------------------------------------------
 #
-# Two runs per mode. "documented": requests generated from the document as served (any id, any
-# value the document allows), against a few seeded tickets. "focused": the same document with the
+# "documented": requests generated from the document as served (any id, any value the document
+# allows), against a few tickets seeded once. "focused": the same document with the
 # request side narrowed to the seeded world (path ids among fresh tickets, the configured workflow,
 # state, transition ids and users; create/handle bodies with the workflows' real custom fields and
 # value types), so that the success answers of every route are generated and validated too. The
@@ -231,45 +194,12 @@ async def test_openapi_json_is_served_without_auth(aiohttp_client: Any, database
 # fresh tickets are created, so that earlier operations (delete, close...) don't starve later ones.
 
 
-@dataclass
-class Report:
-    cases: int = 0
-    per_operation: dict[str, int] = field(default_factory=dict)
-    successes: dict[str, int] = field(default_factory=dict)  # answers with code 0
-    failures: list[str] = field(default_factory=list)
-
-
-class _Summary:
-    """A pytest plugin registered at run time: prints the case counts in the terminal summary."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.lines:
-            terminalreporter.write_sep("-", "openapi property run")
-            for line in self.lines:
-                terminalreporter.write_line(line)
-
-
-@pytest.fixture
-def summary(request: pytest.FixtureRequest) -> _Summary:
-    manager = request.config.pluginmanager
-    found = manager.get_plugin("ticketbot-openapi-summary")
-    if not isinstance(found, _Summary):
-        found = _Summary()
-        manager.register(found, "ticketbot-openapi-summary")
-    return found
-
-
 @dataclass(frozen=True)
 class World:
     """What the shipped config holds: the focused run draws its ids and values from it."""
 
-    base_url: str
     workflows: tuple[Workflow, ...]
     users: tuple[str, ...] = FOCUS_USERS
-    hooks_settled: Callable[[], None] = lambda: None  # every due hook call made (blocking)
 
     @property
     def state_ids(self) -> list[int]:
@@ -284,11 +214,11 @@ class Seeder:
     """Creates fresh tickets over HTTP (blocking; from the run's thread)."""
 
     def __init__(
-        self, session: requests.Session, base_url: str, hooks_settled: Callable[[], None] = lambda: None
+        self, session: requests.Session, base_url: str, settle: Callable[[], None] = lambda: None
     ) -> None:
         self.session = session
         self.base_url = base_url
-        self.hooks_settled = hooks_settled
+        self.settle = settle  # every due background pass made (blocking)
 
     def call(self, method: str, path: str, username: str, body: dict[str, Any]) -> Any:
         url = f"{self.base_url}{PREFIX}/{path}"
@@ -334,7 +264,7 @@ class Seeder:
         ids += [self.create(work_order), self.create(leave)]
         self.call("PATCH", f"tickets/{ids[1]}", "wangqiang", {"transition_id": 152})
         self.call("PUT", f"tickets/{ids[3]}/state", "admin", {"state_id": 205, "suggestion": "to the hook"})
-        self.hooks_settled()  # the hook was called: its callback is accepted
+        self.settle()  # the hook was called: its callback is accepted
         self.call("POST", f"tickets/{ids[5]}/add_node", "wangqiang", {"target_username": "yangfan"})
         return ids
 
@@ -386,7 +316,7 @@ KNOWN_GOOD: dict[str, list[tuple[str, int | None, dict[str, Any] | None, dict[st
 }
 
 
-def known_good_cases(operation: Any, ticket_ids: list[int]) -> list[tuple[Case, str]]:
+def known_good_cases(operation: Any, ticket_ids: list[int]) -> Explicit:
     """The KNOWN_GOOD cases of `operation` as schemathesis cases on the seeded `ticket_ids`."""
     out = []
     op_id = operation.definition.raw["operationId"]
@@ -400,11 +330,8 @@ def known_good_cases(operation: Any, ticket_ids: list[int]) -> list[tuple[Case, 
             path_parameters["state_id"] = 102
         if op_id == "ticketStates":
             query = {"ticket_ids": ",".join(map(str, ticket_ids))}
-        kwargs: dict[str, Any] = {"path_parameters": path_parameters or None, "query": query}
-        if body is not None:
-            kwargs["body"] = body
-            kwargs["media_type"] = "application/json"
-        out.append((operation.make_case(**kwargs), username))
+        case = explicit_case(operation, path_parameters=path_parameters, query=query, body=body)
+        out.append((case, username))
     return out
 
 
@@ -548,153 +475,49 @@ def focus(doc: dict[str, Any], world: World, ticket_ids: list[int]) -> dict[str,
             "additionalProperties": False,
         }
     )
-    for item in doc["paths"].values():
-        for method, op in item.items():
-            if method not in METHODS:
-                continue
-            for param in op.get("parameters", []):
-                narrowed = (path_ids if param["in"] == "path" else query_ids).get(param["name"])
-                if narrowed is not None:
-                    param["schema"] = narrowed
-            if op["operationId"] in bodies:
-                op["requestBody"] = bodies[op["operationId"]]
+    for _, _, op in operations_of(doc, PREFIX):
+        for param in op.get("parameters", []):
+            narrowed = (path_ids if param["in"] == "path" else query_ids).get(param["name"])
+            if narrowed is not None:
+                param["schema"] = narrowed
+        if op["operationId"] in bodies:
+            op["requestBody"] = bodies[op["operationId"]]
     return doc
 
 
-def _without_auth(headers: Mapping[str, Any] | None) -> CaseInsensitiveDict[Any]:
-    return CaseInsensitiveDict({k: v for k, v in (headers or {}).items() if k.lower() not in AUTH_HEADERS})
-
-
-def _check_answer(case: Case, response: Any) -> Any:
-    assert isinstance(response, requests.Response)
-    text = response.text
-    for marker in TRACE_MARKERS:
-        assert marker not in text, f"the answer carries a traceback ({marker!r}): {text[:2000]}"
-    case.validate_response(response, checks=CHECKS)
-    body = response.json()
+def _check_body(body: Any) -> None:
     assert not (body.get("code") == -1 and str(body.get("msg", "")).startswith("internal error")), (
         f"an internal error answered as a failure envelope (a 5xx in strict mode): {body}"
     )
-    return body
 
 
-def _operation_test(
-    operation: Any,
-    users: tuple[str, ...],
-    examples: int,
-    session: requests.Session,
-    report: Report,
-    explicit: list[tuple[Case, str]],
-) -> Callable[[], None]:
-    """The hypothesis test of one operation: generated case + acting user -> call -> checks."""
-    name = operation.verbose_name
-    last: list[str] = []
-
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        report_multiple_bugs=False,
-        phases=(Phase.explicit, Phase.generate, Phase.shrink),
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(case=operation.as_strategy(), username=st.sampled_from(users))
-    def check(case: Case, username: str) -> None:
-        case.headers = _without_auth(case.headers)
-        headers = loonflow_headers(username)
-        report.cases += 1
-        report.per_operation[name] = report.per_operation.get(name, 0) + 1
-        response = case.call(session=session, headers=headers, timeout=60)
-        try:
-            body = _check_answer(case, response)
-        except Exception:
-            last[:] = [case.as_curl_command(headers=headers), response.text[:1500]]
-            raise
-        if body.get("code") == 0:
-            report.successes[name] = report.successes.get(name, 0) + 1
-
-    test = check
-    for case, username in explicit:
-        test = example(case=case, username=username)(test)
-
-    def run() -> None:
-        try:
-            test()
-        except Exception as exc:
-            curl, answer = last if last else ("?", "?")
-            report.failures.append(f"{name} as generated: {exc}\n  request: {curl}\n  answer: {answer}")
-
-    return run
+LOONFLOW = Dialect(PREFIX, "code", _check_body)
 
 
-def run_operations(world: World, examples: int, *, focused: bool) -> Report:
-    """Every documented operation, `examples` generated cases each, sent over HTTP. Blocking: run
-    it in a thread while the event loop serves the app."""
-    report = Report()
-    with requests.Session() as session:
-        session.trust_env = False  # never through a proxy of the environment
-        seeder = Seeder(session, world.base_url, world.hooks_settled)
-        seeder.seed()  # small generated ids hit these
-        for method, path in sorted(documented_operations(openapi_document()), key=lambda mp: (mp[1], mp[0])):
-            doc = openapi_document()
-            users: tuple[str, ...] = WIDE_USERS
-            fresh: list[int] = []
-            if focused:
-                fresh = seeder.seed()
-                doc, users = focus(doc, world, fresh), world.users
-            schema = schemathesis.from_dict(doc, base_url=world.base_url, validate_schema=False)
-            operation = schema[path][method]
-            explicit = known_good_cases(operation, fresh) if focused else []
-            _operation_test(operation, users, examples, session, report, explicit)()
-    return report
+async def _run(api: Api, examples: int, caplog: pytest.LogCaptureFixture, *, focused: bool) -> Report:
+    world = World(tuple(api.runtime.catalog.all()))
+
+    def plan(target: Target) -> SeededPlan[list[int]]:
+        return SeededPlan(
+            focused=focused,
+            seed=Seeder(target.session, target.base_url, target.settle).seed,
+            focus=lambda doc, tickets: focus(doc, world, tickets),
+            explicit=known_good_cases,
+            wide_users=WIDE_USERS,
+            focus_users=world.users,
+        )
+
+    return await property_run(api, LOONFLOW, examples, caplog, plan)
 
 
-def _errors_logged(caplog: pytest.LogCaptureFixture) -> Iterator[str]:
-    for record in caplog.records:
-        if record.levelno >= logging.ERROR and record.name.startswith("ticketbot"):
-            yield f"{record.name}: {record.getMessage()} {getattr(record, 'path', '')}"
-
-
-async def _property_run(
-    api: Api, examples: int, caplog: pytest.LogCaptureFixture, *, focused: bool
-) -> Report:
-    server = api.client.server
-    loop = asyncio.get_running_loop()
-
-    def hooks_settled() -> None:
-        asyncio.run_coroutine_threadsafe(api.hooks_settled(), loop).result(timeout=60)
-
-    world = World(
-        f"http://{server.host}:{server.port}", tuple(api.runtime.catalog.all()), hooks_settled=hooks_settled
-    )
-    with caplog.at_level(logging.ERROR):
-        report = await asyncio.to_thread(run_operations, world, examples, focused=focused)
-    report.failures.extend(f"logged: {line}" for line in _errors_logged(caplog))
-    return report
-
-
-def _conclude(report: Report, summary: _Summary, label: str) -> None:
-    operations = len(report.per_operation)
-    succeeded = sum(report.successes.values())
-    line = (
-        f"{label}: {report.cases} cases over {operations} operations, {succeeded} answered code 0 "
-        f"({len(report.successes)} operations with a success)"
-    )
-    summary.lines.append(line)
-    print(line)  # shown with -s
-    assert operations == len(documented_operations(openapi_document()))
-    assert report.cases > 0
-    assert not report.failures, f"{len(report.failures)} failure(s):\n\n" + "\n\n".join(report.failures)
-
-
-@SQLITE_ONLY
-@pytest.mark.parametrize("focused", [False, True], ids=["documented", "focused"])
+@RUNS
 async def test_generated_requests_get_documented_answers(
-    api: Api, caplog: pytest.LogCaptureFixture, summary: _Summary, focused: bool
+    api: Api, caplog: pytest.LogCaptureFixture, pytestconfig: pytest.Config, focused: bool, examples: int
 ) -> None:
-    report = await _property_run(api, EXAMPLES, caplog, focused=focused)
-    _conclude(report, summary, f"{'focused' if focused else 'documented'}, always-200 mode (sqlite)")
+    report = await _run(api, examples, caplog, focused=focused)
+    mode = "focused" if focused else "documented"
+    label = f"loonflow {mode}, always-200 mode ({api.runtime.db.dialect})"
+    conclude(report, LOONFLOW, pytestconfig, label)
     if focused:  # every route's success shape was generated and checked at least once
         assert sorted(set(report.per_operation) - set(report.successes)) == []
 
@@ -711,7 +534,8 @@ async def strict_api(
 
 @SQLITE_ONLY
 async def test_generated_requests_get_documented_statuses_in_strict_mode(
-    strict_api: Api, caplog: pytest.LogCaptureFixture, summary: _Summary
+    strict_api: Api, caplog: pytest.LogCaptureFixture, pytestconfig: pytest.Config
 ) -> None:
-    report = await _property_run(strict_api, STRICT_EXAMPLES, caplog, focused=True)
-    _conclude(report, summary, "focused, strict-status mode (sqlite)")
+    report = await _run(strict_api, STRICT_EXAMPLES, caplog, focused=True)
+    conclude(report, LOONFLOW, pytestconfig, "loonflow focused, strict-status mode (sqlite)")
+    assert sorted(set(report.per_operation) - set(report.successes)) == []
