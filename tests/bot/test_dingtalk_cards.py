@@ -433,7 +433,7 @@ async def test_a_click_the_processing_ends_early_does_not_keep_its_answer_waitin
     """The click's HTTP answer waits until the processing offers the card's new data or declines.
     A click by someone not in the directory (or inactive) ends the processing early: it declines
     too, so the answer goes out at once, not after the whole CLICK_BUDGET (found by the callback
-    fuzz, tests/bot/test_callback_fuzz.py)."""
+    fuzz, tests/fuzz/test_callback_fuzz.py)."""
     from typing import cast
 
     from bot.dingtalk.answers import ClickAnswers
@@ -479,7 +479,7 @@ async def test_bodies_cut_short_by_the_sender_are_refused_not_unhandled_errors(
 ) -> None:
     """Each DingTalk callback whose sender went away mid-body (the read raises ConnectionResetError,
     as deployed) is refused (400, logged as a refusal), never an "unhandled error" with a stack and a
-    500 (found by the callback fuzz, tests/bot/test_callback_fuzz.py)."""
+    500 (found by the callback fuzz, tests/fuzz/test_callback_fuzz.py)."""
     import time
 
     from bot.dingtalk.routes import TRUNCATED

@@ -1,4 +1,4 @@
-"""Support for the callback fuzz (tests/bot/test_callback_fuzz.py); reusable by other tests.
+"""Support for the callback fuzz (tests/fuzz/test_callback_fuzz.py); reusable by other tests.
 
 - Database snapshots. `db_snapshot(db)`: every table's row count, rows and a digest of them, read
   in one transaction; `snapshot_diff(before, after)`: the rows removed and added, per table.
