@@ -1,4 +1,4 @@
-"""The `ticketbot` command line: serve, check, migrate, org sync, outbox."""
+"""The `ticketbot` command line: serve, check, migrate, org sync, outbox, customers sync."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.customers_cli import add_customers_parser, run_customers
 from bot.outbox_cli import add_outbox_parser, run_outbox
 from config.errors import ConfigError
 from config.settings import Settings, format_help, load_settings, redact_url
@@ -109,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sync.add_argument("--database-url", help="SQLAlchemy async URL (TICKETBOT_DATABASE_URL)")
     add_outbox_parser(sub)
+    add_customers_parser(sub)
     return p
 
 
@@ -278,6 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "migrate": _migrate,
             "org": _org,
             "outbox": run_outbox,
+            "customers": run_customers,
         }[args.command](args)
     except ConfigError as exc:
         print(f"ticketbot: configuration is not valid:\n{exc}", file=sys.stderr)

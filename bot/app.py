@@ -461,7 +461,7 @@ async def create_app(
     they are logged); it is used only when the settings enable WeCom. `senders` add (or replace)
     chat platforms the notifier delivers cards to, by platform name (tests, embedding).
     `worker_index`: this process is worker I of `serve --workers N` (bot/workers.py): the database
-    is prepared already, and only worker 0 runs the scheduled directory syncs. `clock`: the
+    is prepared already, and only worker 0 runs the scheduled directory and customer syncs. `clock`: the
     notifier's (and the urger's and hook caller's) clock, default the system's; tests move it."""
     runtime = runtime or await build_runtime(settings, prepare=worker_index is None)
     first_worker = worker_index in (None, 0)
@@ -564,6 +564,10 @@ async def create_app(
         from bot.wecom.org_sync_job import schedule_org_sync
 
         schedule_org_sync(jobs, settings, runtime.db, runtime.directory)
+    if settings.wecom_customer_sync_minutes and first_worker:
+        from bot.wecom.customer_reconcile_job import schedule_customer_sync
+
+        schedule_customer_sync(jobs, settings, runtime.db)
     if settings.dingtalk_org_sync_minutes and first_worker:
         from bot.dingtalk.org_sync_job import schedule_dingtalk_org_sync
 

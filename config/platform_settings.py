@@ -68,19 +68,33 @@ def check_all_or_none(what: str, given: Mapping[str, str], errors: list[str], wh
     return False
 
 
-def check_org_sync(name: str, minutes: int, needed: Mapping[str, str], what: str, errors: list[str]) -> None:
-    """The scheduled directory sync (`minutes` > 0) needs every setting of `needed` (name -> value)."""
+def check_org_sync(
+    name: str,
+    minutes: int,
+    needed: Mapping[str, str],
+    what: str,
+    errors: list[str],
+    job: str = "directory sync",
+) -> None:
+    """The scheduled `job` (`minutes` > 0) needs every setting of `needed` (name -> value)."""
     lacking = [var(n) for n, value in needed.items() if not value]
     if minutes and lacking:
         errors.append(
             f"{var(name)} is {minutes} but {', '.join(lacking)} "
-            f"{'is' if len(lacking) == 1 else 'are'} not set: the scheduled directory sync needs {what} "
+            f"{'is' if len(lacking) == 1 else 'are'} not set: the scheduled {job} needs {what} "
             f"(set them, or set {var(name)}=0)"
         )
 
 
 def check_wecom(
-    *, corp_id: str, secret: str, token: str, aes_key: str, org_sync_minutes: int, errors: list[str]
+    *,
+    corp_id: str,
+    secret: str,
+    token: str,
+    aes_key: str,
+    org_sync_minutes: int,
+    errors: list[str],
+    customer_sync_minutes: int = 0,
 ) -> None:
     """WeCom is on with corp id, token and AES key all set; a partial set is an error."""
     check_aes_key("wecom_aes_key", aes_key, errors)
@@ -93,6 +107,14 @@ def check_wecom(
         {"wecom_corp_id": corp_id, "wecom_secret": secret},
         "the WeCom corp id and the app secret",
         errors,
+    )
+    check_org_sync(
+        "wecom_customer_sync_minutes",
+        customer_sync_minutes,
+        {"wecom_corp_id": corp_id, "wecom_secret": secret},
+        "the WeCom corp id and the app secret (one that may use 客户联系)",
+        errors,
+        job="customer sync",
     )
 
 

@@ -10,6 +10,9 @@
   ``_REPLAY_WINDOW``: the WeCom self-built app; WeCom is on when corp id, token and AES key are all set
 - ``TICKETBOT_WECOM_ORG_SYNC_MINUTES``: sync the directory from WeCom every N minutes while serving
   (0, the default, is off; at most 10080 = a week); needs the corp id and the secret
+- ``TICKETBOT_WECOM_CUSTOMER_SYNC_MINUTES``: reconcile every customer (WeCom external contact) with
+  WeCom every N minutes while serving, as ``ticketbot customers sync`` does (0, the default, is off;
+  at most 10080); needs the corp id and the secret
 - ``TICKETBOT_DINGTALK_APP_KEY`` / ``_APP_SECRET``: the DingTalk internal app; DingTalk is on when both
   are set (one alone is refused); the token, AES key, robot code, card template and org sync need them
 - ``TICKETBOT_DINGTALK_TOKEN`` / ``_AES_KEY``: both or neither; they serve the HTTP event subscription
@@ -120,6 +123,7 @@ class Settings:
     wecom_api_base: str = WECOM_API_BASE
     wecom_replay_window: int = 0
     wecom_org_sync_minutes: int = 0
+    wecom_customer_sync_minutes: int = 0
     dingtalk_app_key: str = ""
     dingtalk_app_secret: str = ""
     dingtalk_robot_code: str = ""
@@ -254,6 +258,13 @@ def describe() -> tuple[SettingDoc, ...]:
             "while serving, sync the directory from WeCom every N minutes (as `ticketbot org sync --from "
             f"wecom` does; first run shortly after start); 0 is off, at most {ORG_SYNC_MAX_MINUTES} (a week); "
             "needs WECOM_CORP_ID and WECOM_SECRET",
+        ),
+        SettingDoc(
+            f"{PREFIX}WECOM_CUSTOMER_SYNC_MINUTES",
+            "0",
+            "while serving, reconcile every customer (WeCom external contact) with WeCom every N minutes, "
+            "as `ticketbot customers sync` does: corrects what a missed change_external_contact callback "
+            f"left; 0 is off, at most {ORG_SYNC_MAX_MINUTES} (a week); needs WECOM_CORP_ID and WECOM_SECRET",
         ),
         SettingDoc(
             f"{PREFIX}DINGTALK_APP_KEY",
@@ -559,12 +570,16 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     wecom_org_sync_minutes = integer(
         "wecom_org_sync_minutes", 0, minimum=0, maximum=ORG_SYNC_MAX_MINUTES, what=sync_what
     )
+    wecom_customer_sync_minutes = integer(
+        "wecom_customer_sync_minutes", 0, minimum=0, maximum=ORG_SYNC_MAX_MINUTES, what=sync_what
+    )
     check_wecom(
         corp_id=wecom_corp_id,
         secret=wecom_secret,
         token=wecom_token,
         aes_key=wecom_aes_key,
         org_sync_minutes=wecom_org_sync_minutes or 0,
+        customer_sync_minutes=wecom_customer_sync_minutes or 0,
         errors=errors,
     )
     wecom_api_base = base_url("wecom_api_base", WECOM_API_BASE)
@@ -656,6 +671,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         wecom_api_base=wecom_api_base,
         wecom_replay_window=wecom_replay_window if wecom_replay_window is not None else 0,
         wecom_org_sync_minutes=wecom_org_sync_minutes or 0,
+        wecom_customer_sync_minutes=wecom_customer_sync_minutes or 0,
         dingtalk_app_key=dingtalk_app_key,
         dingtalk_app_secret=dingtalk_app_secret,
         dingtalk_robot_code=dingtalk_robot_code,

@@ -11,6 +11,9 @@ API (token checked like every /cgi-bin call; chaos switches apply):
     GET /cgi-bin/externalcontact/list?access_token&userid
         -> {"external_userid": [...]}. 41009 no userid, 60111 not a member, 84061 the member has no
         customers (WeCom answers so, rather than an empty list).
+    GET /cgi-bin/externalcontact/get_follow_user_list?access_token
+        -> {"follow_user": [...]}: the members with the customer contact feature (`follow_members`,
+        those still in the directory; a member who adds or is loaded with a customer gets it).
 
 Staff actions (methods, and the control surface below). Each changes the directory, then pushes
 the event (when `connect` named the bot's callback) and records a `ContactChange`:
@@ -173,6 +176,7 @@ class WeComContacts:
         self.contacts: dict[str, dict[str, Any]] = {}
         self.follows: dict[str, dict[str, dict[str, Any]]] = {}
         self.changes: list[ContactChange] = []
+        self.follow_members: set[str] = set()  # members with the customer contact feature
         self.follow_page = follow_page
         self._target: _Target | None = None
         self._deliver: Deliver | None = None
@@ -181,6 +185,7 @@ class WeComContacts:
         return [
             web.get("/cgi-bin/externalcontact/get", self._get),
             web.get("/cgi-bin/externalcontact/list", self._list),
+            web.get("/cgi-bin/externalcontact/get_follow_user_list", self._follow_user_list),
         ]
 
     def control_routes(self) -> list[web.RouteDef]:
@@ -219,6 +224,7 @@ class WeComContacts:
                     {k: v for k, v in f.items() if k in FOLLOW_FIELDS}, FOLLOW_FIELDS, "follow_user"
                 )
                 follows[userid] = self._follow(userid, extra, int(f.get("createtime") or self._now()))
+                self.follow_members.add(userid)
 
     def _now(self) -> int:
         return int(self.emulator.clock.now().timestamp())
@@ -276,6 +282,7 @@ class WeComContacts:
                 raise ContactError(400, "external_userid must be at most 64 characters")
             self.contacts[external_userid] = {"external_userid": external_userid, "type": 1, **fields}
         self.follows.setdefault(external_userid, {})[userid] = self._follow(userid, extra, self._now())
+        self.follow_members.add(userid)
         change_type = "add_half_external_contact" if half else "add_external_contact"
         return await self._push(change_type, userid, external_userid, state=str(extra.get("state", "")))
 
@@ -416,6 +423,15 @@ class WeComContacts:
             if not ids:
                 raise _err(84061)
             return {"external_userid": ids}
+
+        return await emu._answer(request, body)
+
+    async def _follow_user_list(self, request: web.Request) -> web.Response:
+        emu = self.emulator
+
+        async def body(req: web.Request) -> dict[str, Any]:
+            emu._agent_for(req)
+            return {"follow_user": sorted(u for u in self.follow_members if u in emu.users)}
 
         return await emu._answer(request, body)
 

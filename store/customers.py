@@ -1,7 +1,8 @@
 """WeCom external contacts (客户) in the ``customer`` table, on SQLite and PostgreSQL.
 
-Filled from `externalcontact/get` when a change_external_contact event names a contact, and read
-by the work-order API (relation_name / relation_avatar / relation_corp_name) and the sidebar.
+Filled from `externalcontact/get` when a change_external_contact event names a contact (and by the
+full reconcile, bot/wecom/customer_reconcile.py), and read by the work-order API (relation_name /
+relation_avatar / relation_corp_name) and the sidebar.
 """
 
 from __future__ import annotations
@@ -78,6 +79,17 @@ class SqlCustomers:
                 .first()
             )
         return None if row is None else _of(row)
+
+    async def live_ids(self) -> list[str]:
+        """The external_userids of the customers not marked deleted, sorted (the full reconcile's
+        list of who should still be someone's customer)."""
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                select(customer.c.external_userid)
+                .where(customer.c.deleted.is_(False))
+                .order_by(customer.c.external_userid)
+            )
+            return [r[0] for r in rows]
 
     async def many(self, ids: Sequence[str]) -> dict[str, Customer]:
         if not ids:

@@ -7,6 +7,8 @@ a self-built app listed under 客户联系 -> API -> 可调用应用).
         next_cursor (follow_user comes in pages when a contact has very many followers; every page
         is read, at most MAX_FOLLOW_PAGES)
     GET /cgi-bin/externalcontact/list?userid=                   -> external_userid [...]
+    GET /cgi-bin/externalcontact/get_follow_user_list           -> follow_user [...]: the members
+        with the customer contact feature (配置了客户联系功能的成员), the only ones who may have customers
 
 Errors, besides the client's own:
 
@@ -28,6 +30,7 @@ from core.workorder import Customer
 
 GET_PATH = "/cgi-bin/externalcontact/get"
 LIST_PATH = "/cgi-bin/externalcontact/list"
+FOLLOW_USERS_PATH = "/cgi-bin/externalcontact/get_follow_user_list"
 NO_RELATION = 84061
 INVALID_EXTERNAL_USERID = 40096
 NO_CONTACT_PERMISSION = 84074
@@ -156,6 +159,17 @@ class ExternalContacts:
             raise mapped from None
         ids = body.get("external_userid") or []
         return [i for i in ids if isinstance(i, str) and i] if isinstance(ids, list) else []
+
+    async def follow_user_ids(self) -> list[str]:
+        """The userids of the members with the customer contact feature, each once."""
+        try:
+            body = await self._client.api_get(FOLLOW_USERS_PATH)
+        except WeComError as exc:
+            raise _mapped(exc, "externalcontact/get_follow_user_list") from None
+        ids = body.get("follow_user") or []
+        if not isinstance(ids, list):
+            return []
+        return list(dict.fromkeys(i for i in ids if isinstance(i, str) and i))
 
 
 __all__ = [

@@ -127,6 +127,15 @@ async def test_list_gives_a_members_customers_and_none_for_84061(env: Env) -> No
     assert exc.value.errcode == 60111
 
 
+async def test_the_follow_user_list_names_who_may_have_customers(env: Env) -> None:
+    contacts = env.contacts()
+    assert await contacts.follow_user_ids() == ["LiuYang", "XuLi"]  # Idle has no customer contact
+    env.emulator.forbidden_paths.add("/cgi-bin/externalcontact/get_follow_user_list")
+    with pytest.raises(NoCustomerPermission) as exc:
+        await contacts.follow_user_ids()
+    assert exc.value.errcode == 48002 and "客户联系" in str(exc.value)
+
+
 async def test_no_relation_and_unknown_ids_are_not_external_contacts(env: Env) -> None:
     contacts = env.contacts()
     with pytest.raises(NotExternalContact) as gone:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import config.settings as settings_module
 from config.errors import ConfigError, SettingsError
 from config.settings import PACKAGE_DIR, Settings, describe, format_help, load_settings, redact_url
 
@@ -285,6 +286,54 @@ def test_wecom_org_sync_is_documented() -> None:
     assert "TICKETBOT_WECOM_ORG_SYNC_MINUTES" in format_help()
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert "TICKETBOT_WECOM_ORG_SYNC_MINUTES" in readme
+
+
+def test_wecom_customer_sync_is_off_by_default_and_takes_minutes_up_to_a_week() -> None:
+    assert load_settings({}).wecom_customer_sync_minutes == 0
+    s = load_settings({**WECOM_ENV, "TICKETBOT_WECOM_CUSTOMER_SYNC_MINUTES": " 120 "})
+    assert s.wecom_customer_sync_minutes == 120 and "wecom_customer_sync_minutes=120" in repr(s)
+    assert s.wecom_org_sync_minutes == 0
+    week = load_settings({**WECOM_ENV, "TICKETBOT_WECOM_CUSTOMER_SYNC_MINUTES": "10080"})
+    assert week.wecom_customer_sync_minutes == 10080
+    for raw in ("-5", "10081", "1.5", "hourly"):
+        with pytest.raises(SettingsError) as info:
+            load_settings({**WECOM_ENV, "TICKETBOT_WECOM_CUSTOMER_SYNC_MINUTES": raw})
+        assert info.value.errors == [
+            f"TICKETBOT_WECOM_CUSTOMER_SYNC_MINUTES: '{raw}' is not a number of minutes "
+            "(0 to 10080, i.e. at most a week; 0 = off)"
+        ]
+
+
+@pytest.mark.parametrize(
+    ("env", "lacking"),
+    [
+        ({}, "TICKETBOT_WECOM_CORP_ID, TICKETBOT_WECOM_SECRET are not set"),
+        (
+            {k: v for k, v in WECOM_ENV.items() if k != "TICKETBOT_WECOM_SECRET"},
+            "TICKETBOT_WECOM_SECRET is not set",
+        ),
+    ],
+)
+def test_wecom_customer_sync_needs_the_corp_id_and_secret(env: dict[str, str], lacking: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({**env, "TICKETBOT_WECOM_CUSTOMER_SYNC_MINUTES": "30"})
+    (error,) = info.value.errors
+    assert error.startswith(
+        f"TICKETBOT_WECOM_CUSTOMER_SYNC_MINUTES is 30 but {lacking}: the scheduled customer sync"
+    )
+    assert error.endswith("(set them, or set TICKETBOT_WECOM_CUSTOMER_SYNC_MINUTES=0)")
+    assert "s3cret-app-secret" not in error
+
+
+def test_wecom_customer_sync_is_documented() -> None:
+    name = "TICKETBOT_WECOM_CUSTOMER_SYNC_MINUTES"
+    doc = next(d for d in describe() if d.name == name)
+    assert doc.default == "0" and "10080" in doc.meaning and "0 is off" in doc.meaning
+    assert "customers sync" in doc.meaning
+    assert name in format_help()
+    assert name in (settings_module.__doc__ or "")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert name in readme and "ticketbot customers sync" in readme
 
 
 DINGTALK_ENV = {

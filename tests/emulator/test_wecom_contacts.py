@@ -46,6 +46,7 @@ CUSTOMERS: list[dict[str, Any]] = [
 ]
 GET = "/cgi-bin/externalcontact/get"
 LIST = "/cgi-bin/externalcontact/list"
+FOLLOW_LIST = "/cgi-bin/externalcontact/get_follow_user_list"
 
 
 @dataclass
@@ -108,7 +109,7 @@ async def env(aiohttp_client: Any, aiohttp_server: Any) -> Env:
 # ---------------------------------------------------------------- the API
 
 
-@pytest.mark.parametrize("path", [GET, LIST])
+@pytest.mark.parametrize("path", [GET, LIST, FOLLOW_LIST])
 async def test_the_apis_refuse_a_missing_bad_or_expired_token(env: Env, path: str) -> None:
     params = {"external_userid": "wmA", "userid": "LiuYang"}
     assert (await env.call(path, **params))["errcode"] == 41001
@@ -155,6 +156,17 @@ async def test_list_answers_a_members_customers_and_wecoms_errcodes(env: Env) ->
     assert (await env.call(LIST, access_token=token))["errcode"] == 41009
     assert (await env.call(LIST, access_token=token, userid="Ghost"))["errcode"] == 60111
     assert (await env.call(LIST, access_token=token, userid="Idle"))["errcode"] == 84061
+
+
+async def test_the_follow_user_list_names_the_members_with_the_customer_contact_feature(env: Env) -> None:
+    token = await env.token()
+    assert (await env.call(FOLLOW_LIST, access_token=token))["follow_user"] == ["LiuYang", "XuLi"]
+    await env.emulator.contacts.add("Idle", {"name": "小小怪"})  # a member who adds a customer has it
+    assert (await env.call(FOLLOW_LIST, access_token=token))["follow_user"] == ["Idle", "LiuYang", "XuLi"]
+    await env.emulator.contacts.delete("Idle", env.emulator.contacts.changes[-1].external_userid)
+    assert "Idle" in (await env.call(FOLLOW_LIST, access_token=token))["follow_user"]  # kept: a feature
+    del env.emulator.users["XuLi"]  # left the corp
+    assert (await env.call(FOLLOW_LIST, access_token=token))["follow_user"] == ["Idle", "LiuYang"]
 
 
 async def test_chaos_applies_to_the_contact_apis(env: Env) -> None:

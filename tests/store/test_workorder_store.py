@@ -36,6 +36,16 @@ async def test_customers_upsert_read_and_mark_deleted(db: Database) -> None:
         await customers.upsert(Customer(""), NOW)
 
 
+async def test_live_customer_ids_leave_out_the_deleted(db: Database) -> None:
+    customers = SqlCustomers(db)
+    assert await customers.live_ids() == []
+    for ext in ("wmC", "wmA", "wmB"):
+        await customers.upsert(Customer(ext, ext), NOW)
+    await customers.mark_deleted("wmB", NOW)
+    await customers.upsert(Customer("wmD", "gone", deleted=True), NOW)
+    assert await customers.live_ids() == ["wmA", "wmC"]
+
+
 async def test_chat_records_are_kept_once_and_linked_once(db: Database) -> None:
     records = SqlChatRecords(db)
     first = ChatRecord("m1", "archive", NOW, "LiuYang", ("wmA",), content={"text": "你好"})
