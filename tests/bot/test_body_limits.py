@@ -10,29 +10,24 @@ traceback, and no table may change.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp import web
 from aiohttp.web_urldispatcher import PrefixedSubAppResource
 from sqlalchemy import MetaData, func, select
 
-from bot.app import NOTIFIER
-from bot.demo import DINGTALK_APP_SECRET, Demo, running_demo
-from bot.dingtalk.routes import DINGTALK_CALLBACKS
+from bot.demo import DINGTALK_APP_SECRET, Demo
 from bot.wecom.callback import MAX_BODY_BYTES as CALLBACK_MAX
-from bot.wecom.routes import WECOM_CALLBACKS
 from config.placeholders import DEMO_API_TOKEN
 from emulator.dingtalk import card_callback_signature, robot_sign
 from store.db import Database
+from tests.bot.demo_harness import settle
 
 APP_MAX = 1024 * 1024  # bot/app.py: the application's client_max_size
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -41,28 +36,7 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READ_FIRST = ("/api/", "/open-api/", "/wecom/callback", "/dingtalk/robot", "/dingtalk/card")
 SMALL_LIMIT = ("/wecom/", "/dingtalk/", "/sidebar/")  # callbacks and the sidebar: 64 KiB
 _PARAM = re.compile(r"\{([^}:]+)(:[^}]*)?\}")
-WAIT = 20
 TRACEBACK = ("Traceback (most recent call last)", 'File "', '.py", line')
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-async def demo(database_url: str) -> AsyncIterator[Demo]:
-    async with running_demo(port=_port(), emulator_port=_port(), database_url=database_url) as running:
-        yield running
-
-
-async def _settle(demo: Demo) -> None:
-    async with asyncio.timeout(WAIT):
-        while tasks := set(demo.app[WECOM_CALLBACKS].tasks) | set(demo.app[DINGTALK_CALLBACKS].tasks):
-            await asyncio.gather(*tasks, return_exceptions=True)
-        await demo.app[NOTIFIER].drain()
 
 
 def writing_routes(app: web.Application) -> Iterator[tuple[str, str]]:
@@ -136,7 +110,7 @@ async def test_every_writing_route_refuses_a_body_over_its_limit(demo: Demo) -> 
         assert expected in paths, sorted(paths)
     assert any(p.startswith("/open-api/workorder/") for p in paths)
     assert any(p.startswith("/sidebar/") for p in paths)
-    await _settle(demo)  # the demo's start-up (customers announced by WeCom) is done
+    await settle(demo)  # the demo's start-up (customers announced by WeCom) is done
     before = await _row_counts(demo.settings.database_url)
     base = demo.urls.ticketbot.rstrip("/")
     answers: list[tuple[str, str, str, int]] = []
@@ -166,7 +140,7 @@ async def test_every_writing_route_refuses_a_body_over_its_limit(demo: Demo) -> 
                 except aiohttp.ClientOSError:
                     # the server answered early (413) and closed while the rest was still being sent
                     answers.append((method, path, label, 413))
-    await _settle(demo)
+    await settle(demo)
     assert await _row_counts(demo.settings.database_url) == before
     sized = sum(1 for a in answers if a[1].startswith(READ_FIRST))
     print(

@@ -6,45 +6,20 @@ should not change."""
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
 from bot.__main__ import main
-from bot.app import NOTIFIER, RUNTIME
-from bot.demo import Demo, banner, demo_env, emulator_orgs, running_demo
-from bot.dingtalk.routes import DINGTALK_CALLBACKS
-from bot.wecom.routes import WECOM_CALLBACKS
+from bot.app import RUNTIME
+from bot.demo import Demo, banner, demo_env, emulator_orgs
 from config.org import load_org
 from config.settings import load_settings
 from store.queries import SqlTicketQueries
+from tests.bot.demo_harness import WAIT, settle
 
 LEAVE = "发起 请假申请 start_date=2026-12-01 end_date=2026-12-02 days=2 reason=家里有事 proxy=zhaolei"
-WAIT = 20
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-async def demo(database_url: str) -> AsyncIterator[Demo]:
-    async with running_demo(port=_port(), emulator_port=_port(), database_url=database_url) as running:
-        yield running
-
-
-async def settle(demo: Demo) -> None:
-    """Until the bot has processed every callback it acknowledged and sent every card it planned."""
-    async with asyncio.timeout(WAIT):
-        while tasks := set(demo.app[WECOM_CALLBACKS].tasks) | set(demo.app[DINGTALK_CALLBACKS].tasks):
-            await asyncio.gather(*tasks, return_exceptions=True)
-        await demo.app[NOTIFIER].drain()
 
 
 async def _post(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> tuple[int, Any]:

@@ -4,38 +4,12 @@ through the emulator's control surface reaches ticketbot too."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
-from collections.abc import AsyncIterator
-
 import aiohttp
-import pytest
 
 from bot.app import RUNTIME
-from bot.demo import DEMO_CUSTOMERS, Demo, running_demo
-from bot.wecom.routes import WECOM_CALLBACKS
+from bot.demo import DEMO_CUSTOMERS, Demo
 from store.customers import SqlCustomers
-
-WAIT = 20
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-async def demo(database_url: str) -> AsyncIterator[Demo]:
-    async with running_demo(port=_port(), emulator_port=_port(), database_url=database_url) as running:
-        yield running
-
-
-async def settle(demo: Demo) -> None:
-    async with asyncio.timeout(WAIT):
-        while tasks := set(demo.app[WECOM_CALLBACKS].tasks):
-            await asyncio.gather(*tasks, return_exceptions=True)
+from tests.bot.demo_harness import settle
 
 
 async def test_the_demo_customers_are_kept_by_ticketbot_and_follow_the_emulator(demo: Demo) -> None:

@@ -7,18 +7,14 @@ texts, card updates, work notices) carries one either."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import socket
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from bot.app import NOTIFIER
 from bot.demo import (
     DEMO_LINK_SECRET,
     DINGTALK_APP_SECRET,
@@ -26,34 +22,11 @@ from bot.demo import (
     WECOM_SECRET,
     WECOM_TOKEN,
     Demo,
-    running_demo,
 )
-from bot.dingtalk.routes import DINGTALK_CALLBACKS
-from bot.wecom.routes import WECOM_CALLBACKS
+from tests.bot.demo_harness import settle
 
 LEAVE = "发起 请假申请 start_date=2026-12-01 end_date=2026-12-02 days=2 reason=家里有事 proxy=zhaolei"
 APP_TOKEN = "demo-token"  # the shipped demo app's token (config/apps.yaml)
-WAIT = 20
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-async def demo(database_url: str) -> AsyncIterator[Demo]:
-    async with running_demo(port=_port(), emulator_port=_port(), database_url=database_url) as running:
-        yield running
-
-
-async def _settle(demo: Demo) -> None:
-    async with asyncio.timeout(WAIT):
-        while tasks := set(demo.app[WECOM_CALLBACKS].tasks) | set(demo.app[DINGTALK_CALLBACKS].tasks):
-            await asyncio.gather(*tasks, return_exceptions=True)
-        await demo.app[NOTIFIER].drain()
 
 
 def _headers(token: str, username: str = "liuyang") -> dict[str, str]:
@@ -87,7 +60,7 @@ async def test_a_whole_demo_run_logs_no_secret(demo: Demo, caplog: pytest.LogCap
             ) as resp:
                 bodies.append(await resp.text())
                 assert resp.status == 200
-        await _settle(demo)
+        await settle(demo)
         async with session.get(
             f"{chat}_chat/timeline", params={"platform": "wecom", "userid": "WangQiang"}
         ) as resp:
@@ -101,7 +74,7 @@ async def test_a_whole_demo_run_logs_no_secret(demo: Demo, caplog: pytest.LogCap
         ) as resp:
             bodies.append(await resp.text())
             assert resp.status == 200
-        await _settle(demo)
+        await settle(demo)
         async with session.get(f"{api}/api/v1.0/tickets", headers=_headers(APP_TOKEN)) as resp:
             bodies.append(await resp.text())
             assert resp.status == 200
