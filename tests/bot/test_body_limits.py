@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.web_urldispatcher import PrefixedSubAppResource
 from sqlalchemy import MetaData, func, select
@@ -28,6 +29,7 @@ from config.placeholders import DEMO_API_TOKEN
 from emulator.dingtalk import card_callback_signature, robot_sign
 from store.db import Database
 from tests.bot.demo_harness import settle
+from tests.case_counts import case_counts
 
 APP_MAX = 1024 * 1024  # bot/app.py: the application's client_max_size
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -102,7 +104,9 @@ def _chunks(size: int) -> Any:
     return gen()
 
 
-async def test_every_writing_route_refuses_a_body_over_its_limit(demo: Demo) -> None:
+async def test_every_writing_route_refuses_a_body_over_its_limit(
+    demo: Demo, request: pytest.FixtureRequest
+) -> None:
     routes = sorted(set(writing_routes(demo.app)))
     paths = {path for _, path in routes}
     # the walk reached every surface (a refactor that hid one from the router would show here)
@@ -143,7 +147,8 @@ async def test_every_writing_route_refuses_a_body_over_its_limit(demo: Demo) -> 
     await settle(demo)
     assert await _row_counts(demo.settings.database_url) == before
     sized = sum(1 for a in answers if a[1].startswith(READ_FIRST))
-    print(
-        f"body limits: {len(routes)} writing routes, {len(answers)} oversized requests refused, "
+    backend = "postgres" if demo.settings.database_url.startswith("postgresql") else "sqlite"
+    case_counts(request, "ticketbot-body-limits", "body limits").lines.append(
+        f"[{backend}] {len(routes)} writing routes, {len(answers)} oversized requests refused, "
         f"{sized} of them for their size (the others by a session or link check that reads no body)"
     )

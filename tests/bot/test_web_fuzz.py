@@ -11,7 +11,8 @@
 Every answer must be below 500, carry no traceback, be the surface's own kind (an HTML page; a
 JSON object with "error" when refused), and a refusal (4xx) must change nothing: the ticket's
 version and log for the page; tickets, relations and linked messages for the sidebar. Cases are
-drawn by hypothesis (derandomized, bounded) and then sent; the numbers run are printed.
+drawn by hypothesis (derandomized, bounded) and then sent; the numbers run are printed in the
+terminal summary.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from bot.app import RUNTIME
 from tests.bot.test_sidebar import ALICE, BOB, CAROL, Env, env  # noqa: F401  (the fixture)
 from tests.bot.test_ticket_page import APPROVE, REJECT, Page, page  # noqa: F401  (the fixture)
+from tests.case_counts import CaseCounts, case_counts
 
 PAGE_CASES = 120
 SIDEBAR_CASES = 120
@@ -103,7 +107,12 @@ def _page_ok(status: int, content_type: str, text: str) -> bool:
     return status < 500 and content_type == "text/html" and not any(t in text for t in TRACEBACK)
 
 
-async def test_generated_ticket_page_forms(page: Page) -> None:  # noqa: F811
+@pytest.fixture
+def counts(request: pytest.FixtureRequest) -> CaseCounts:
+    return case_counts(request, "ticketbot-web-fuzz", "web surfaces property run")
+
+
+async def test_generated_ticket_page_forms(page: Page, counts: CaseCounts) -> None:  # noqa: F811
     cases = drawn(_page_forms(), PAGE_CASES)
     statuses: dict[int, int] = {}
     for viewer, fields in cases:
@@ -117,7 +126,10 @@ async def test_generated_ticket_page_forms(page: Page) -> None:  # noqa: F811
             after = await page.ticket()
             assert (after.version, after.state_id) == (before.version, before.state_id), (viewer, fields)
             assert await page.logs() == logs, (viewer, fields)
-    print(f"ticket page form run: {len(cases)} cases, statuses {dict(sorted(statuses.items()))}")
+    backend = "postgres" if page.app[RUNTIME].db.dialect == "postgresql" else "sqlite"
+    counts.lines.append(
+        f"ticket page forms [{backend}]: {len(cases)} cases, statuses {dict(sorted(statuses.items()))}"
+    )
     assert len(cases) == PAGE_CASES
     assert any(s >= 400 for s in statuses) and any(s < 400 for s in statuses)  # both kinds reached
 
@@ -183,7 +195,7 @@ def _mutated(body: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
     return out
 
 
-async def test_generated_sidebar_api_bodies(env: Env) -> None:  # noqa: F811
+async def test_generated_sidebar_api_bodies(env: Env, counts: CaseCounts) -> None:  # noqa: F811
     token = await env.login()
     cases = drawn(_sidebar_bodies(), SIDEBAR_CASES)
     statuses: dict[int, int] = {}
@@ -198,6 +210,9 @@ async def test_generated_sidebar_api_bodies(env: Env) -> None:  # noqa: F811
         if resp.status >= 400:
             assert isinstance(json.loads(text).get("error"), str), (path, body, text)
             assert await env.counts() == before, (path, body)
-    print(f"sidebar api run: {len(cases)} cases, statuses {dict(sorted(statuses.items()))}")
+    backend = "postgres" if env.db.dialect == "postgresql" else "sqlite"
+    counts.lines.append(
+        f"sidebar api [{backend}]: {len(cases)} cases, statuses {dict(sorted(statuses.items()))}"
+    )
     assert len(cases) == SIDEBAR_CASES
     assert len(statuses) >= 3, statuses  # the run got past the body checks, not only 400s

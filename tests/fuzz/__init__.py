@@ -2,8 +2,7 @@
 app (the tests and what they check: test_callback_fuzz.py). Its modules:
 
 - `support`: database snapshots and watches, the app with both platforms, held inbox workers,
-  crafted ciphertexts, log watching, the hypothesis runner, the `CaseCounts` plugin (reusable by
-  other tests);
+  crafted ciphertexts, log watching, the hypothesis runner (case counts: tests/case_counts.py);
 - `runner`: `Fuzzer` (sends a built case, checks the properties) and `fuzz` (one endpoint and
   layer, `EXAMPLES`), with the requests, answers and endpoints they deal in;
 - `reasons`: each endpoint's documented refusals; `world`: the seeded ticket and its cards, and

@@ -25,10 +25,10 @@ from yarl import URL
 from bot.app import NOTIFIER
 from bot.handlers import commands
 from bot.http import error_middleware
+from tests.case_counts import CaseCounts
 from tests.fuzz.reasons import CARD_REASONS, EVENT_REASONS, ROBOT_REASONS, WECOM_REASONS
 from tests.fuzz.support import (
     WAIT,
-    CaseCounts,
     DbWatch,
     LogWatch,
     Loop,

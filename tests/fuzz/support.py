@@ -14,8 +14,8 @@
 - `craft_ciphertext` / `layout`: the platforms' AES layer with any plaintext block, any padding.
 - `LogWatch`: the ticketbot log records that mean a bug (ERROR, or any record with a stack).
 - `run_cases`: a bounded, derandomized hypothesis run of a blocking check (the test's event loop
-  keeps serving the app meanwhile: see `Loop`); `CaseCounts`, a pytest plugin printing the cases
-  run in the terminal summary.
+  keeps serving the app meanwhile: see `Loop`). The cases run are printed in the terminal summary
+  by tests/case_counts.py.
 """
 
 from __future__ import annotations
@@ -28,11 +28,10 @@ import logging
 import struct
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from Crypto.Cipher import AES
@@ -411,26 +410,3 @@ def run_cases(
         suppress_health_check=list(HealthCheck),
     )(test)()
     return ran
-
-
-@dataclass(eq=False)  # hashable: pytest keeps its plugins in sets
-class CaseCounts:
-    """A pytest plugin registered at run time: the fuzz's case counts in the terminal summary."""
-
-    title: str
-    lines: list[str] = field(default_factory=list)
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.lines:
-            terminalreporter.write_sep("-", self.title)
-            for line in self.lines:
-                terminalreporter.write_line(line)
-
-
-def case_counts(request: pytest.FixtureRequest, name: str, title: str) -> CaseCounts:
-    manager = request.config.pluginmanager
-    found = manager.get_plugin(name)
-    if not isinstance(found, CaseCounts):
-        found = CaseCounts(title)
-        manager.register(found, name)
-    return found

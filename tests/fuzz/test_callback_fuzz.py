@@ -52,6 +52,7 @@ from typing import Any
 
 import pytest
 
+from tests.case_counts import CaseCounts, case_counts
 from tests.fuzz.cut_short import ANY_DINGTALK, build_cut_short, cut_short_cases
 from tests.fuzz.dingtalk_card import build_card_inner, build_card_outer, card_inner_cases, card_outer_cases
 from tests.fuzz.dingtalk_events import (
@@ -68,7 +69,7 @@ from tests.fuzz.dingtalk_robot import (
 )
 from tests.fuzz.explicit import dingtalk_explicit, dingtalk_outer_explicit, wecom_explicit
 from tests.fuzz.runner import CARD, EVENTS, ROBOT, WECOM, Fuzzer, fuzz
-from tests.fuzz.support import CaseCounts, DbWatch, case_counts, make_platforms, prove_watch, watching_logs
+from tests.fuzz.support import DbWatch, make_platforms, prove_watch, watching_logs
 from tests.fuzz.wecom_cases import build_wecom_inner, build_wecom_outer, wecom_inner_cases, wecom_outer_cases
 from tests.fuzz.world import seed
 
