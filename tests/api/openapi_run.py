@@ -14,7 +14,7 @@ every answer must:
   have a documented status and content type and validate against the documented response schema;
 - if it is a refusal (not 2xx, or the envelope's code / errcode not 0), leave the database exactly
   as it was before the request: row counts and a digest of every table's rows
-  (tests/api/db_snapshot.py) are compared.
+  (tests/db_snapshot.py) are compared.
 
 For that comparison to mean something, the app's background work is under the run's control while
 it lasts: the notifier, hook caller and webhook sender loops are stopped and the scheduled jobs
@@ -64,7 +64,7 @@ with warnings.catch_warnings():  # schemathesis 3 still uses jsonschema's deprec
 from api.openapi import openapi_document
 from bot.app import DUE_WORK, HOOKS, JOBS, NOTIFIER, WEBHOOKS
 from tests.api.conftest import Api, loonflow_headers
-from tests.api.db_snapshot import DatabaseSnapshots, Snapshot
+from tests.db_snapshot import EXCLUDED, DatabaseSnapshots, Snapshot
 
 # imported above under the warnings filter, for the test modules too
 __all__ = ["Case", "Ok", "schemathesis", "validate_spec"]
@@ -464,7 +464,7 @@ async def property_run(
     loop = asyncio.get_running_loop()
     report = Report()
     background = Background(app)
-    snapshots = DatabaseSnapshots(api.runtime.settings.database_url)
+    snapshots = DatabaseSnapshots(api.runtime.settings.database_url, EXCLUDED)
     probe = StateProbe(loop, snapshots, background.settle, report)
 
     def run() -> None:

@@ -5,7 +5,7 @@ router, sub-applications included, so a route added later is covered without edi
 Each writing route (POST, PUT, PATCH, DELETE) gets a body one byte over the app's 1 MiB limit,
 once with a Content-Length and once chunked (no length announced); the platform callbacks and the
 sidebar get one byte over their own 64 KiB limit too. Every answer must be a 4xx without a
-traceback, and no table may change.
+traceback, and no table may change (tests/db_snapshot.py: every row of every table).
 """
 
 from __future__ import annotations
@@ -21,15 +21,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.web_urldispatcher import PrefixedSubAppResource
-from sqlalchemy import MetaData, func, select
 
 from bot.demo import DINGTALK_APP_SECRET, Demo
 from bot.wecom.callback import MAX_BODY_BYTES as CALLBACK_MAX
 from config.placeholders import DEMO_API_TOKEN
 from emulator.dingtalk import card_callback_signature, robot_sign
-from store.db import Database
 from tests.bot.demo_harness import settle
 from tests.case_counts import case_counts
+from tests.db_snapshot import DatabaseSnapshots
 
 APP_MAX = 1024 * 1024  # bot/app.py: the application's client_max_size
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -52,21 +51,6 @@ def writing_routes(app: web.Application) -> Iterator[tuple[str, str]]:
         for route in resource:
             if route.method in WRITES:
                 yield route.method, path
-
-
-async def _row_counts(url: str) -> dict[str, int]:
-    db = Database(url)
-    try:
-        async with db.read() as conn:
-            meta = MetaData(schema=db.schema)
-            await conn.run_sync(lambda sync: meta.reflect(sync))
-            assert len(meta.tables) > 10
-            return {
-                name: int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
-                for name, table in sorted(meta.tables.items())
-            }
-    finally:
-        await db.dispose()
 
 
 def _headers(path: str) -> dict[str, str]:
@@ -115,7 +99,9 @@ async def test_every_writing_route_refuses_a_body_over_its_limit(
     assert any(p.startswith("/open-api/workorder/") for p in paths)
     assert any(p.startswith("/sidebar/") for p in paths)
     await settle(demo)  # the demo's start-up (customers announced by WeCom) is done
-    before = await _row_counts(demo.settings.database_url)
+    snapshots = DatabaseSnapshots(demo.settings.database_url)
+    before = await snapshots.take()
+    assert len(before.tables) > 10
     base = demo.urls.ticketbot.rstrip("/")
     answers: list[tuple[str, str, str, int]] = []
     async with aiohttp.ClientSession() as session:
@@ -145,7 +131,10 @@ async def test_every_writing_route_refuses_a_body_over_its_limit(
                     # the server answered early (413) and closed while the rest was still being sent
                     answers.append((method, path, label, 413))
     await settle(demo)
-    assert await _row_counts(demo.settings.database_url) == before
+    try:
+        assert before.diff(await snapshots.take()) == []
+    finally:
+        await snapshots.dispose()
     sized = sum(1 for a in answers if a[1].startswith(READ_FIRST))
     backend = "postgres" if demo.settings.database_url.startswith("postgresql") else "sqlite"
     case_counts(request, "ticketbot-body-limits", "body limits").lines.append(

@@ -26,20 +26,16 @@ from bot.app import NOTIFIER
 from bot.handlers import commands
 from bot.http import error_middleware
 from tests.case_counts import CaseCounts
+from tests.db_snapshot import DbWatch, TableDiff, describe_diff, row_value, rows_diff
 from tests.fuzz.reasons import CARD_REASONS, EVENT_REASONS, ROBOT_REASONS, WECOM_REASONS
 from tests.fuzz.support import (
     WAIT,
-    DbWatch,
     LogWatch,
     Loop,
     Platforms,
-    TableDiff,
-    describe_diff,
     drain,
     held,
-    row_value,
     run_cases,
-    snapshot_diff,
 )
 from tests.fuzz.world import World
 
@@ -145,7 +141,7 @@ class Fuzzer:
         self.world = world
         self.watch = watch
         self.db = db  # the database as the last case left it
-        self.backend = "postgres" if db.db.dialect == "postgresql" else "sqlite"
+        self.backend = "postgres" if p.db.dialect == "postgresql" else "sqlite"
         self.ids = itertools.count(1)
 
     def uid(self) -> str:
@@ -215,16 +211,14 @@ class Fuzzer:
         changes nothing it may not."""
         if endpoint.live:  # processed inside the request; the card updates it caused are awaited
             await self.p.settle()
-        last = self.db.rows
-        stored, stored_prints = await self.db.read()
-        diff = snapshot_diff(last, stored)
+        last = self.db.state
+        stored = await self.db.read()
+        diff = rows_diff(last, stored)
         inbox = diff.pop("inbox", TableDiff((), ()))
         assert not inbox.removed and len(inbox.added) <= 1, f"inbox rows changed: {inbox}; {where}"
         if built.payload is None or not inbox.added:
-            assert not diff and not inbox.added, (
-                f"stored: {describe_diff(snapshot_diff(last, stored))}; {where}"
-            )
-            self.db.accept(stored, stored_prints)
+            assert not diff and not inbox.added, f"stored: {describe_diff(rows_diff(last, stored))}; {where}"
+            self.db.accept(stored)
             return "acknowledged, not stored" if built.payload is None else "acknowledged duplicates"
         (row,) = inbox.added
         assert row_value(row, "platform") == repr(endpoint.platform), where
@@ -232,7 +226,7 @@ class Fuzzer:
             f"stored {row_value(row, 'payload')[:300]}; {where}"
         )
         if endpoint.live:
-            before, final, final_prints, changes = last, stored, stored_prints, diff
+            before, final, changes = last, stored, diff
         else:
             assert not diff, (
                 f"an acknowledged request changed more than the inbox: {describe_diff(diff)}; {where}"
@@ -242,27 +236,27 @@ class Fuzzer:
             processed = await drain(worker)
             assert processed == 1, f"the drain processed {processed} rows; {where}"
             before = stored
-            final, final_prints = await self.db.read()
-            if set(snapshot_diff(stored, final)) - {"inbox"}:  # the notifier may have been kicked
+            final = await self.db.read()
+            if set(rows_diff(stored, final)) - {"inbox"}:  # the notifier may have been kicked
                 async with asyncio.timeout(WAIT):
                     await self.p.app[NOTIFIER].drain()
-                final, final_prints = await self.db.read()
-            changes = snapshot_diff(stored, final)
+                final = await self.db.read()
+            changes = rows_diff(stored, final)
             rows = changes.pop("inbox", TableDiff((), ()))
             ids = {row_value(r, "id") for r in rows.removed + rows.added}
             assert ids <= {row_value(row, "id")}, f"processing changed other inbox rows: {rows}; {where}"
-        (done,) = [r for r in final["inbox"].rows if row_value(r, "id") == row_value(row, "id")]
+        (done,) = [r for r in final.rows["inbox"] if row_value(r, "id") == row_value(row, "id")]
         outcome = (row_value(done, "status"), row_value(done, "attempts"), row_value(done, "last_error"))
         assert outcome == (repr("done"), "0", repr("")), (
             f"processing did not end the row done: {outcome}; {where}"
         )
         allowed = built.may_change | (TICKET_TABLES if built.may_create else frozenset())
         assert set(changes) <= allowed, (
-            f"processing changed {sorted(set(changes) - allowed)}: {describe_diff(snapshot_diff(before, final))}; {where}"
+            f"processing changed {sorted(set(changes) - allowed)}: {describe_diff(rows_diff(before, final))}; {where}"
         )
         if "ticket" in changes:
             assert not changes["ticket"].removed, f"processing changed a ticket: {changes['ticket']}; {where}"
-        self.db.accept(final, final_prints)
+        self.db.accept(final)
         return "acknowledged and processed" + (", a ticket created" if "ticket" in changes else "")
 
 
@@ -319,9 +313,9 @@ def may_create(fuzzer: Fuzzer, platform: str, username: str, text: str) -> bool:
     """A create command, or any message while the person has a create draft open."""
     if not username:
         return False
-    drafts = fuzzer.db.rows.get("chat_draft")
-    open_draft = drafts is not None and any(
+    drafts = fuzzer.db.state.rows.get("chat_draft", ())
+    open_draft = any(
         row_value(r, "platform") == repr(platform) and row_value(r, "username") == repr(username)
-        for r in drafts.rows
+        for r in drafts
     )
     return open_draft or isinstance(commands.parse(text), commands.Create)

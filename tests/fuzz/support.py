@@ -1,10 +1,6 @@
 """Support for the callback fuzz (tests/fuzz/test_callback_fuzz.py); reusable by other tests.
 
-- Database snapshots. `db_snapshot(db)`: every table's row count, rows and a digest of them, read
-  in one transaction; `snapshot_diff(before, after)`: the rows removed and added, per table.
-  `Fingerprint`: every table's row count and digest computed by the database in ONE statement
-  (cheap). `DbWatch`: the state as last accepted; it reads rows again only of the tables whose
-  fingerprint changed. `prove_watch`: shows that a watch sees an inserted, changed, deleted row.
+- Database snapshots: tests/db_snapshot.py (`DbWatch`, `prove_watch`).
 - `Platforms` / `make_platforms`: the real app with WeCom (callback, replay window on) and DingTalk
   (robot, card callback, HTTP event subscription, corp checks on) both enabled, each against its
   emulator, built with the DingTalk end-to-end tests' builder (`make_ding`) and the WeCom chat
@@ -23,13 +19,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hashlib
 import logging
 import struct
-from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -37,7 +30,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from Crypto.Cipher import AES
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, insert, inspect, text, update
 
 from bot.app import NOTIFIER, RUNTIME
 from bot.dingtalk.routes import DINGTALK_CALLBACKS
@@ -46,193 +38,11 @@ from bot.wecom.routes import WECOM_CALLBACKS
 from emulator.wecom import SystemClock, WeComEmulator
 from emulator.wecom_crypto import aes_key
 from store.db import Database
-from store.tables import api_nonce
 from tests.bot import test_dingtalk_cards as dt
 from tests.bot import test_wecom_chat as wc
 
 T = TypeVar("T")
 WAIT = 60.0  # the bound of every wait (never a sleep)
-
-# ---------------------------------------------------------------- database snapshots
-
-Row = tuple[tuple[str, str], ...]  # (column, repr(value)) in column order
-
-
-@dataclass(frozen=True, slots=True)
-class TableState:
-    count: int
-    digest: str  # sha256 over the sorted rows
-    rows: tuple[Row, ...]  # sorted
-
-
-Snapshot = Mapping[str, TableState]
-
-
-@dataclass(frozen=True, slots=True)
-class TableDiff:
-    removed: tuple[Row, ...]  # rows of `before` not in `after` (a changed row is removed + added)
-    added: tuple[Row, ...]
-
-
-def row_value(row: Row, column: str) -> str:
-    """repr() of `column`'s value in `row`."""
-    for name, value in row:
-        if name == column:
-            return value
-    raise KeyError(column)
-
-
-async def table_names(db: Database) -> tuple[str, ...]:
-    """Every table of the database (the migrations' bookkeeping table included)."""
-    return tuple(sorted(await _columns(db)))
-
-
-async def _columns(db: Database) -> dict[str, list[str]]:
-    def read(sync: Any) -> dict[str, list[str]]:
-        found = inspect(sync)
-        return {name: [c["name"] for c in found.get_columns(name)] for name in found.get_table_names()}
-
-    async with db.read() as conn:
-        columns: dict[str, list[str]] = await conn.run_sync(read)
-    return columns
-
-
-async def db_snapshot(db: Database, tables: tuple[str, ...] | None = None) -> dict[str, TableState]:
-    """Row count, sorted rows and their digest of every table in `tables` (default: all), read in
-    ONE transaction (a consistent snapshot on both backends)."""
-    names = tables if tables is not None else await table_names(db)
-    out: dict[str, TableState] = {}
-    async with db.read() as conn:
-        quote = conn.dialect.identifier_preparer.quote
-        for name in names:
-            result = await conn.execute(text(f"SELECT * FROM {quote(name)}"))
-            columns = list(result.keys())
-            rows = sorted(tuple((c, repr(v)) for c, v in zip(columns, r, strict=True)) for r in result)
-            digest = hashlib.sha256()
-            for row in rows:
-                digest.update(repr(row).encode("utf-8", "backslashreplace") + b"\0")
-            out[name] = TableState(len(rows), digest.hexdigest(), tuple(rows))
-    return out
-
-
-class Fingerprint:
-    """Every table's row count and a digest of all its rows and columns, computed by the database in
-    ONE statement: the cheap check that nothing changed (`db_snapshot` says what did).
-
-    PostgreSQL: md5 over the rows as text, sorted. SQLite (no hash function): each row's values
-    `quote()`d, in rowid order, concatenated (hashed here); a changed order alone (a row deleted
-    and inserted again) shows as a change, which `db_snapshot` then settles."""
-
-    def __init__(self, db: Database, sql: str) -> None:
-        self.db = db
-        self.sql = sql
-
-    @classmethod
-    async def of(cls, db: Database) -> Fingerprint:
-        columns = await _columns(db)
-        quote = db.write_engine.dialect.identifier_preparer.quote
-        parts = []
-        for name in sorted(columns):
-            table = quote(name)
-            if db.dialect == "postgresql":
-                value = (
-                    f"(SELECT count(*)::text || ':' || coalesce(md5(string_agg(r::text, chr(30) "
-                    f"ORDER BY r::text)), '') FROM {table} AS r)"
-                )
-            else:
-                row = " || char(31) || ".join(f"quote({quote(c)})" for c in columns[name])
-                value = (
-                    f"((SELECT count(*) FROM {table}) || ':' || coalesce((SELECT group_concat(r, char(30)) "
-                    f"FROM (SELECT {row} AS r FROM {table} ORDER BY rowid)), ''))"
-                )
-            parts.append(f"SELECT '{name}' AS name, {value} AS digest")
-        return cls(db, " UNION ALL ".join(parts))
-
-    async def __call__(self) -> dict[str, str]:
-        async with self.db.read() as conn:
-            rows = (await conn.execute(text(self.sql))).all()
-        return {
-            str(name): hashlib.sha256(str(digest).encode("utf-8", "backslashreplace")).hexdigest()
-            for name, digest in rows
-        }
-
-
-class DbWatch:
-    """A database's state as last `accept`ed (every table's rows and fingerprint); `read()` reads it
-    again, fetching the rows of only the tables whose fingerprint changed."""
-
-    def __init__(self, db: Database, fingerprint: Fingerprint, tables: tuple[str, ...]) -> None:
-        self.db = db
-        self.fingerprint = fingerprint
-        self.tables = tables
-        self.rows: Snapshot = {}
-        self.prints: dict[str, str] = {}
-
-    @classmethod
-    async def start(cls, db: Database) -> DbWatch:
-        watch = cls(db, await Fingerprint.of(db), await table_names(db))
-        prints = await watch.fingerprint()
-        watch.accept(await db_snapshot(db, watch.tables), prints)
-        return watch
-
-    async def read(self) -> tuple[Snapshot, dict[str, str]]:
-        prints = await self.fingerprint()
-        changed = tuple(name for name in self.tables if prints.get(name) != self.prints.get(name))
-        fresh = await db_snapshot(self.db, changed) if changed else {}
-        return {**self.rows, **fresh}, prints
-
-    async def changes(self) -> dict[str, TableDiff]:
-        """What changed since the last `accept`; if nothing did, the state read is accepted."""
-        rows, prints = await self.read()
-        diff = snapshot_diff(self.rows, rows)
-        if not diff:
-            self.accept(rows, prints)  # e.g. the same rows in another order (SQLite's rowid order)
-        return diff
-
-    def accept(self, rows: Snapshot, prints: dict[str, str]) -> None:
-        self.rows, self.prints = rows, prints
-
-
-async def prove_watch(watch: DbWatch) -> None:
-    """Proof that `watch` sees what it must (its fingerprint included: a table is only read again
-    when its fingerprint changed): a row inserted, one column of it changed, the row deleted, each
-    reported; the database is left as it was."""
-    original = watch.rows
-    row = {"app": "fuzz-self-check", "nonce": "n1", "expires_at": datetime(2030, 1, 1, tzinfo=UTC)}
-    steps: list[tuple[Any, tuple[int, int]]] = [
-        (insert(api_nonce).values(**row), (0, 1)),
-        (update(api_nonce).where(api_nonce.c.app == row["app"]).values(nonce="n2"), (1, 1)),
-        (delete(api_nonce).where(api_nonce.c.app == row["app"]), (1, 0)),
-    ]
-    for statement, (removed, added) in steps:
-        async with watch.db.write() as conn:
-            await conn.execute(statement)
-        diff = await watch.changes()
-        assert set(diff) == {"api_nonce"}, diff
-        assert (len(diff["api_nonce"].removed), len(diff["api_nonce"].added)) == (removed, added), diff
-        watch.accept(*await watch.read())
-    assert snapshot_diff(original, watch.rows) == {}
-
-
-def snapshot_diff(before: Snapshot, after: Snapshot) -> dict[str, TableDiff]:
-    """The tables whose rows differ (count or digest), with the rows removed and added."""
-    out: dict[str, TableDiff] = {}
-    for name in sorted(set(before) | set(after)):
-        old, new = before.get(name), after.get(name)
-        if old is not None and new is not None and (old.count, old.digest) == (new.count, new.digest):
-            continue
-        was = Counter(old.rows if old else ())
-        now = Counter(new.rows if new else ())
-        out[name] = TableDiff(tuple((was - now).elements()), tuple((now - was).elements()))
-    return out
-
-
-def describe_diff(diff: Mapping[str, TableDiff], limit: int = 600) -> str:
-    parts = []
-    for name, d in diff.items():
-        parts.append(f"{name}: -{len(d.removed)} +{len(d.added)} {[dict(r) for r in d.added][:2]!r:.{limit}}")
-    return "; ".join(parts) or "no change"
-
 
 # ---------------------------------------------------------------- the app with both platforms
 

@@ -53,6 +53,7 @@ from typing import Any
 import pytest
 
 from tests.case_counts import CaseCounts, case_counts
+from tests.db_snapshot import DbWatch, prove_watch
 from tests.fuzz.cut_short import ANY_DINGTALK, build_cut_short, cut_short_cases
 from tests.fuzz.dingtalk_card import build_card_inner, build_card_outer, card_inner_cases, card_outer_cases
 from tests.fuzz.dingtalk_events import (
@@ -69,7 +70,7 @@ from tests.fuzz.dingtalk_robot import (
 )
 from tests.fuzz.explicit import dingtalk_explicit, dingtalk_outer_explicit, wecom_explicit
 from tests.fuzz.runner import CARD, EVENTS, ROBOT, WECOM, Fuzzer, fuzz
-from tests.fuzz.support import DbWatch, make_platforms, prove_watch, watching_logs
+from tests.fuzz.support import make_platforms, watching_logs
 from tests.fuzz.wecom_cases import build_wecom_inner, build_wecom_outer, wecom_inner_cases, wecom_outer_cases
 from tests.fuzz.world import seed
 
@@ -85,10 +86,13 @@ def counts(request: pytest.FixtureRequest) -> CaseCounts:
 async def fuzzer(aiohttp_server: Any, aiohttp_client: Any, database_url: str) -> AsyncIterator[Fuzzer]:
     p = await make_platforms(aiohttp_server, aiohttp_client, database_url)
     world = await seed(p)
-    db = await DbWatch.start(p.db)
-    await prove_watch(db)  # the snapshots can fail: they see an inserted, changed, deleted row
-    with watching_logs() as watch:
-        yield Fuzzer(p, world, watch, db)
+    db = await DbWatch.start(database_url)
+    try:
+        await prove_watch(db, p.db)  # the snapshots can fail: they see an inserted, changed, deleted row
+        with watching_logs() as watch:
+            yield Fuzzer(p, world, watch, db)
+    finally:
+        await db.dispose()
 
 
 async def test_wecom_callback(fuzzer: Fuzzer, counts: CaseCounts) -> None:
