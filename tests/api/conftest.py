@@ -71,7 +71,7 @@ def loonflow_headers(
 
 @dataclass
 class Api:
-    client: TestClient
+    client: TestClient[web.Request, web.Application]
     runtime: Runtime
 
     async def call(
@@ -108,7 +108,7 @@ async def make_api(
 ) -> Api:
     settings = load_settings(env=env or {}, database_url=database_url, config_dir=config)
     app = await create_app(settings, senders={"wecom": RecordingSender()})  # urges can reach someone
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
     return Api(client, app[RUNTIME])
 
 

@@ -47,7 +47,7 @@ LEAVE = {
 
 @dataclass
 class Signed:
-    client: TestClient
+    client: TestClient[web.Request, web.Application]
     clock: FakeClock
     api: Api
     echoed: list[dict[str, Any]] = field(default_factory=list)
@@ -128,7 +128,7 @@ async def signed(api: Api, aiohttp_client: Any) -> Signed:
     sub.router.add_route("*", "/echo", echo)
     app = web.Application()
     app.add_subapp("/api/v1.0", sub)
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
     return Signed(client, clock, api, echoed)
 
 

@@ -9,7 +9,7 @@ nothing to do with it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from store.queries import flow_logs
 from tests.api.conftest import Api, loonflow_headers
@@ -26,7 +26,14 @@ STRANGER = "maxiaoyu"  # may not even see a leave request of 技术部
 VIEWER = "yangfan"  # a viewer of every leave request (permissions.viewers)
 BIG = 1024 * 1024
 OVERSIZE = b'{"suggestion": "' + b"a" * BIG + b'"}'
-NARROW = {"app": "narrow", "token": "narrow-token"}
+
+
+class AppCredentials(TypedDict):
+    app: str
+    token: str
+
+
+NARROW: AppCredentials = {"app": "narrow", "token": "narrow-token"}
 
 # (username, method, path after tickets/{id}, JSON body, a part of the expected message)
 TICKET_CASES: list[tuple[str, str, str, Any, str]] = [

@@ -1122,6 +1122,7 @@ def test_assert_shape_catches_differences() -> None:
     assert_shape(
         {"a": 1, "b": None, "c": [{"d": True}]}, {"a": 2, "b": [], "c": [{"d": False, "e": 1}], "x": 0}
     )
+    bad: dict[str, Any]
     for bad in (
         {"a": "1", "b": None, "c": []},  # str for int
         {"a": True, "b": None, "c": []},  # bool for int

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.app import RUNTIME, create_app
@@ -103,7 +104,7 @@ async def custom_api(aiohttp_client: Any, database_url: str, tmp_path: Path, *, 
     )
     settings = load_settings(env={}, database_url=database_url, config_dir=config, api_strict_status=strict)
     app = await create_app(settings)
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
     return Api(client, app[RUNTIME])
 
 

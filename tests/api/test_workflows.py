@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.app import RUNTIME, create_app
@@ -465,7 +466,7 @@ async def narrow(tmp_path: Path, database_url: str, aiohttp_client: Any) -> Api:
     )
     settings = load_settings(env={}, database_url=database_url, config_dir=config)
     app = await create_app(settings)
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
     return Api(client, app[RUNTIME])
 
 

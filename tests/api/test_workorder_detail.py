@@ -14,6 +14,7 @@ from api.workorder.codes import FLOW_NAMES, FlowType, OrderStatus
 from api.workorder.components import component_id
 from core.commands import Create, Delete
 from core.order_no import order_no
+from core.service import Done
 from core.workorder import CUSTOMER as CUSTOMER_TYPE
 from tests.api.workorder_harness import (
     CORP,
@@ -327,7 +328,7 @@ async def test_deleted_and_non_work_order_tickets_are_22301_even_for_admin(wo: O
             },
         )
     )
-    assert leave
+    assert isinstance(leave, Done)
     await wo.refused("GET", "detail", 22301, 404, params={"order_no": order_no(leave.ticket.id)})
 
 
@@ -364,7 +365,10 @@ async def test_the_real_app_serves_the_open_api_with_signed_page_links(api: Any)
     from tests.api.conftest import Api
 
     assert isinstance(api, Api)
-    body = {"template_id": TEMPLATE, "component_list": components(customer_name="A", category=["咨询"])}
+    body: dict[str, Any] = {
+        "template_id": TEMPLATE,
+        "component_list": components(customer_name="A", category=["咨询"]),
+    }
     body["component_list"] += components(priority=["低"], description="d")
     status, created = await api.call("POST", "/open-api/workorder/create", username="liuyang", json=body)
     assert (status, created["errcode"]) == (200, 0), created

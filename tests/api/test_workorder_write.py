@@ -85,7 +85,11 @@ async def test_components_may_be_named_by_their_title(wo: OpenApi) -> None:
 
 async def test_create_with_a_request_id_is_idempotent(wo: OpenApi) -> None:
     """A client retrying a create (its answer was lost) gets the same order, related once."""
-    body = {"relation_type": 1, "relation_id": CUSTOMER.external_userid, "request_id": "crm-req-0001"}
+    body: dict[str, Any] = {
+        "relation_type": 1,
+        "relation_id": CUSTOMER.external_userid,
+        "request_id": "crm-req-0001",
+    }
     first = await wo.create(**body)
     before = await wo.snapshot()
     assert await wo.create(**body) == first

@@ -31,7 +31,7 @@ async def test_healthz_and_a_ticket_through_the_shipped_leave_workflow(
 ) -> None:
     settings = load_settings(env={}, database_url=database_url, config_dir=CONFIG)
     app = await create_app(settings)
-    client: TestClient = await aiohttp_client(app)  # type: ignore[operator]
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)  # type: ignore[operator]
     resp = await client.get("/healthz")
     assert resp.status == 200
     body = await resp.json()
@@ -63,7 +63,7 @@ async def test_healthz_and_a_ticket_through_the_shipped_leave_workflow(
 
 async def test_unknown_route_is_a_json_404(aiohttp_client: object, tmp_path: Path) -> None:
     settings = load_settings(env={}, database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db", config_dir=CONFIG)
-    client: TestClient = await aiohttp_client(await create_app(settings))  # type: ignore[operator]
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(await create_app(settings))  # type: ignore[operator]
     resp = await client.get("/no/such/route")
     assert resp.status == 404
     assert (await resp.json())["status"] == 404

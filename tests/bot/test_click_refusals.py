@@ -9,8 +9,9 @@ from typing import Any, cast
 
 import pytest
 
-from bot.cards.model import ActionKind, encode_action
+from bot.cards.model import encode_action
 from bot.handlers.clicks import UNKNOWN_BUTTON, handle_click
+from core.access import ActionKind
 from core.errors import Reason, Rejected
 
 

@@ -280,7 +280,7 @@ def tuned_notifier(w: World, **kw: Any) -> Notifier:
 
 
 async def test_the_notifier_draws_its_retry_delay_from_the_injected_rng(world: World) -> None:
-    notifier = tuned_notifier(world, rng=LowestDraw())  # type: ignore[arg-type]
+    notifier = tuned_notifier(world, rng=LowestDraw())
     await create_leave(world)
     world.sender.fail.append(SendFailed("busy", retry_after=0.5))
     await notifier.drain()

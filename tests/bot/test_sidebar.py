@@ -54,7 +54,7 @@ LEAVE = {
 
 @dataclass
 class Env:
-    client: TestClient
+    client: TestClient[web.Request, web.Application]
     app: web.Application
     emulator: WeComEmulator
     base: str  # the emulator's URL
@@ -64,7 +64,9 @@ class Env:
     def db(self) -> Database:
         return self.app[RUNTIME].db
 
-    async def login(self, userid: str = "XuLi", client: TestClient | None = None) -> str:
+    async def login(
+        self, userid: str = "XuLi", client: TestClient[web.Request, web.Application] | None = None
+    ) -> str:
         """WeCom's OAuth as `userid`, as a browser does it; the page's CSRF token."""
         client = client or self.client
         resp = await client.get("/sidebar/workorder", allow_redirects=False)
@@ -135,7 +137,7 @@ async def env(aiohttp_server: Any, aiohttp_client: Any, database_url: str) -> En
         config_dir=CONFIG,
     )
     app = await create_app(settings)
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
     customers = SqlCustomers(app[RUNTIME].db)
     now = SystemClock().now()
     await customers.upsert(
@@ -174,7 +176,8 @@ async def test_the_oauth_return_must_come_back_to_the_browser_that_started_it(
         location.split("#")[0], headers={"Cookie": f"{USER_COOKIE}=XuLi"}, allow_redirects=False
     )
     back = at_wecom.headers["Location"].removeprefix(PUBLIC)
-    other: TestClient = await aiohttp_client(env.client.server)  # another browser: no login cookie
+    # another browser: no login cookie
+    other: TestClient[web.Request, web.Application] = await aiohttp_client(env.client.server)
     refused = await other.get(back, allow_redirects=False)
     assert refused.status == 403 and COOKIE not in refused.cookies
     assert "登录已失效" in await refused.text()
@@ -202,7 +205,8 @@ async def test_the_api_needs_the_session_cookie_and_the_pages_csrf_token(
     assert (await env.get(path, None)).status == 403
     assert (await env.get(path, "x" * 43)).status == 403
     assert (await env.get(path, token)).status == 200
-    other: TestClient = await aiohttp_client(env.client.server)  # the token without the cookie
+    # the token without the cookie
+    other: TestClient[web.Request, web.Application] = await aiohttp_client(env.client.server)
     assert (await other.get(path, headers={"X-CSRF-Token": token})).status == 401
     before = await env.counts()
     body = {"external_userid": ALICE, "order_no": order_no(1), "msg_ids": ["x"]}
@@ -293,6 +297,7 @@ async def test_create_makes_a_related_work_order_with_the_chosen_messages_once(e
     made = await resp.json()
     assert made["linked"] == 2 and made["total"] == 2
     ticket_id = ticket_id_of(made["order_no"])
+    assert ticket_id is not None
     assert ticket_id == made["ticket_id"]
     stored = await SqlTicketQueries(env.db).get_ticket(ticket_id)
     assert stored is not None and stored.creator == "xuli" and stored.workflow_id == 3
@@ -417,7 +422,7 @@ async def test_a_staff_member_who_may_not_see_the_order_cannot_link_to_it(
     runtime = env.app[RUNTIME]
     made = await runtime.service.create(c.Create("xuli", 3, 351, FAULT))
     assert isinstance(made, Done)
-    liuyang: TestClient = await aiohttp_client(env.client.server)
+    liuyang: TestClient[web.Request, web.Application] = await aiohttp_client(env.client.server)
     token = await env.login("LiuYang", client=liuyang)  # 技术部: not involved, not a viewer
     mine = env.say(BOB, "LiuYang", "hi")
     headers = {"X-CSRF-Token": token, "Content-Type": "application/json"}
@@ -432,7 +437,7 @@ async def test_the_sidebar_is_off_without_wecom(aiohttp_client: Any, database_ur
     settings = load_settings(
         env={"TICKETBOT_DUE_WORK_SECONDS": "0"}, database_url=database_url, config_dir=CONFIG
     )
-    client: TestClient = await aiohttp_client(await create_app(settings))
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(await create_app(settings))
     page = await client.get("/sidebar/workorder", allow_redirects=False)
     assert page.status == 503 and "侧边栏未启用" in await page.text()
     assert (await client.get("/sidebar/api/context?external_userid=wmA")).status == 503

@@ -47,7 +47,7 @@ APPROVE, REJECT, SUBMIT, FILE = 152, 153, 151, 156  # leave.yaml
 
 @dataclass
 class Page:
-    client: TestClient
+    client: TestClient[web.Request, web.Application]
     app: web.Application
     links: LinkSigner
     sender: RecordingSender
@@ -94,7 +94,7 @@ async def page(aiohttp_client: Any, database_url: str) -> Page:
     settings = load_settings(env=env, database_url=database_url, config_dir=CONFIG)
     sender = RecordingSender()
     app = await create_app(settings, senders={"wecom": sender})
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
     done = await app[RUNTIME].service.create(c.Create("liuyang", 1, SUBMIT, FIELDS))
     assert isinstance(done, Done), done
     return Page(client, app, app[PAGE].links, sender, done.ticket.id)
@@ -406,13 +406,13 @@ async def test_without_a_link_secret_links_work_until_a_restart_and_one_warning_
         first = await create_app(settings)
     warnings = [r for r in caplog.records if "TICKETBOT_LINK_SECRET" in r.getMessage()]
     assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
-    client: TestClient = await aiohttp_client(first)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(first)
     done = await first[RUNTIME].service.create(c.Create("liuyang", 1, SUBMIT, FIELDS))
     assert isinstance(done, Done)
     path = first[PAGE].links.link(done.ticket.id, "wangqiang").removeprefix(PUBLIC)
     assert (await client.get(path)).status == 200
     restarted = await create_app(settings)  # a new process: a new random key
-    other: TestClient = await aiohttp_client(restarted)
+    other: TestClient[web.Request, web.Application] = await aiohttp_client(restarted)
     assert (await other.get(path)).status == 403
 
 
@@ -422,7 +422,7 @@ async def test_the_link_secret_is_never_logged(
     env = {"TICKETBOT_PUBLIC_URL": PUBLIC, "TICKETBOT_LINK_SECRET": LINK_SECRET}
     with caplog.at_level("DEBUG"):
         app = await create_app(load_settings(env=env, database_url=database_url, config_dir=CONFIG))
-        client: TestClient = await aiohttp_client(app)
+        client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
         done = await app[RUNTIME].service.create(c.Create("liuyang", 1, SUBMIT, FIELDS))
         assert isinstance(done, Done)
         await client.get(app[PAGE].links.link(done.ticket.id, "wangqiang").removeprefix(PUBLIC))

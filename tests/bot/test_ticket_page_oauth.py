@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import RUNTIME, create_app
@@ -43,7 +44,7 @@ class OAuth:
     ticket_id: int
 
     @property
-    def client(self) -> TestClient:
+    def client(self) -> TestClient[web.Request, web.Application]:
         return self.chat.client
 
     async def start(self, path: str | None = None) -> str:
@@ -91,7 +92,7 @@ async def oauth(aiohttp_server: Any, aiohttp_client: Any, database_url: str) -> 
     }
     settings = load_settings(env=env, database_url=database_url, config_dir=CONFIG)
     app = await create_app(settings)
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
     chat = Chat(emulator, client, app, itertools.count(7001))
     await chat.settle()
     done = await app[RUNTIME].service.create(c.Create("liuyang", 1, 151, LEAVE))

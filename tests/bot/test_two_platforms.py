@@ -9,6 +9,7 @@ import itertools
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import NOTIFIER, RUNTIME, create_app
@@ -64,7 +65,9 @@ async def both(aiohttp_server: Any, aiohttp_client: Any, database_url: str) -> B
     }
     settings = load_settings(env=env, database_url=database_url, config_dir=wc.CONFIG)
     app = await create_app(settings)
-    client: TestClient = await aiohttp_client(TestServer(app, host="127.0.0.1", port=port))
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(
+        TestServer(app, host="127.0.0.1", port=port)
+    )
     result = Both(wc.Chat(wecom, client, app, itertools.count(9001)), dt.Ding(ding, client, app))
     await result.settle()
     return result

@@ -53,7 +53,7 @@ DADAGUAI = "wmDaDaGuai0001"
 class Bot:
     emulator: WeComEmulator
     clock: FakeClock
-    client: TestClient
+    client: TestClient[web.Request, web.Application]
     app: web.Application
     redelivery: Redelivery
 
@@ -106,7 +106,7 @@ async def bot(aiohttp_server: Any, aiohttp_client: Any, database_url: str) -> Bo
     }
     settings = load_settings(env=env, database_url=database_url, config_dir=CONFIG)
     app = await create_app(settings)
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
     redelivery = Redelivery()
     emulator.contacts.connect(
         str(client.make_url("/wecom/callback")), TOKEN, AES_KEY, deliver=redelivery.deliver

@@ -12,7 +12,7 @@ import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from playwright.async_api import Page, expect
@@ -115,7 +115,7 @@ async def test_staff_creates_a_work_order_with_two_chat_records_from_the_sidebar
     relation = (await SqlWorkOrders(db).relations([ticket_id]))[ticket_id]
     assert (relation.relation_type, relation.relation_id) == (CUSTOMER, CUSTOMER_ID)
     linked = await SqlChatRecords(db).linked(ticket_id)
-    assert sorted(linked) == sorted(chosen)
+    assert sorted(linked) == sorted(cast("list[str]", chosen))  # get_attribute is typed str | None
     records = await SqlChatRecords(db).get(linked)
     assert {r.content["text"] for r in records} == {"我买的路由器一直连不上网", "指示灯一直在闪红灯"}
     assert all(r.source == "archive" and r.from_id == CUSTOMER_ID and r.to_ids == (STAFF,) for r in records)

@@ -16,8 +16,8 @@ CAL = BusinessCalendar(
 )
 
 
-def cn(*args: int) -> datetime:
-    return datetime(*args, tzinfo=CN)  # type: ignore[misc]
+def cn(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=CN)
 
 
 def test_inside_working_hours_time_simply_passes() -> None:

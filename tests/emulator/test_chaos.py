@@ -29,15 +29,15 @@ def _emulators() -> tuple[WeComEmulator, DingTalkEmulator]:
 
 async def _client(
     aiohttp_client: Any, redelivery: dict[str, Redelivery] | None = None
-) -> tuple[TestClient, WeComEmulator, DingTalkEmulator]:
+) -> tuple[TestClient[web.Request, web.Application], WeComEmulator, DingTalkEmulator]:
     wecom, ding = _emulators()
     app = merged_app(wecom.app(), ding.app())
     Control(wecom=wecom, dingtalk=ding, redelivery=redelivery).add_routes(app)
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
     return client, wecom, ding
 
 
-async def _token(client: TestClient) -> int:
+async def _token(client: TestClient[web.Request, web.Application]) -> int:
     resp = await client.get("/cgi-bin/gettoken", params={"corpid": CORP, "corpsecret": SECRET})
     return resp.status
 

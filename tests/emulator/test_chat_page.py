@@ -39,7 +39,7 @@ WAIT = 10.0
 class Chat:
     """The chat page's server (`client`) in front of the real bot (`both`)."""
 
-    client: TestClient
+    client: TestClient[web.Request, web.Application]
     page: ChatPage
     both: Both
 
@@ -82,7 +82,7 @@ class Chat:
 
 
 def key_of(card: dict[str, Any], label: str) -> str:
-    keys = [b["key"] for b in card["card"]["buttons"] if b["text"] == label]
+    keys: list[str] = [b["key"] for b in card["card"]["buttons"] if b["text"] == label]
     assert keys, f"no button {label!r} on {card['card']['buttons']}"
     return keys[0]
 
@@ -130,7 +130,9 @@ async def chat(aiohttp_server: Any, aiohttp_client: Any, database_url: str) -> C
     }
     settings = load_settings(env=env, database_url=database_url, config_dir=wc.CONFIG)
     app = await create_app(settings)
-    bot: TestClient = await aiohttp_client(TestServer(app, host="127.0.0.1", port=port))
+    bot: TestClient[web.Request, web.Application] = await aiohttp_client(
+        TestServer(app, host="127.0.0.1", port=port)
+    )
     both = Both(wc.Chat(wecom, bot, app, itertools.count(9001)), dt.Ding(ding, bot, app))
     await both.settle()
     page = ChatPage(
@@ -142,7 +144,7 @@ async def chat(aiohttp_server: Any, aiohttp_client: Any, database_url: str) -> C
     )
     chat_app = web.Application()
     page.add_routes(chat_app)
-    client: TestClient = await aiohttp_client(chat_app)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(chat_app)
     return Chat(client, page, both)
 
 
@@ -152,7 +154,7 @@ class Stream:
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self.response = response
 
-    async def next(self) -> tuple[str, Any]:
+    async def next(self) -> tuple[str, dict[str, Any]]:
         """The next event (name, data); comments are skipped. AssertionError at the end of the stream."""
         event = ""
         async with asyncio.timeout(WAIT):
@@ -174,7 +176,9 @@ class Stream:
 
 
 @asynccontextmanager
-async def open_stream(client: TestClient, platform: str, userid: str) -> AsyncIterator[Stream]:
+async def open_stream(
+    client: TestClient[web.Request, web.Application], platform: str, userid: str
+) -> AsyncIterator[Stream]:
     async with client.get("/_chat/events", params={"platform": platform, "userid": userid}) as resp:
         assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
         yield Stream(resp)

@@ -71,7 +71,7 @@ class Received:
 class Env:
     emulator: WeComEmulator
     clock: FakeClock
-    http: TestClient
+    http: TestClient[web.Request, web.Application]
     bot: Received
 
     async def call(self, path: str, **params: str) -> dict[str, Any]:
@@ -102,7 +102,7 @@ async def env(aiohttp_client: Any, aiohttp_server: Any) -> Env:
     stack = build_stack(
         wecom=emulator, wecom_bot=WeComBot(str(bot_server.make_url("/wecom/callback")), TOKEN, AES)
     )
-    http: TestClient = await aiohttp_client(stack.app)
+    http: TestClient[web.Request, web.Application] = await aiohttp_client(stack.app)
     return Env(emulator, clock, http, received)
 
 

@@ -130,13 +130,13 @@ def emulator(clock: FakeClock) -> WeComEmulator:
 
 
 @pytest.fixture
-async def http(aiohttp_client: Any, emulator: WeComEmulator) -> TestClient:
-    client: TestClient = await aiohttp_client(emulator.app())
+async def http(aiohttp_client: Any, emulator: WeComEmulator) -> TestClient[web.Request, web.Application]:
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(emulator.app())
     return client
 
 
 @pytest.fixture
-def api(http: TestClient) -> Api:
+def api(http: TestClient[web.Request, web.Application]) -> Api:
     async def call(
         method: str, path: str, params: dict[str, Any] | None = None, body: Any = None
     ) -> dict[str, Any]:
@@ -349,7 +349,7 @@ async def test_beyond_30_a_minute_to_one_person_is_silently_dropped(
 
 async def test_hourly_limit(clock: FakeClock, aiohttp_client: Any) -> None:
     emu = WeComEmulator(corp_id=CORP, apps={AGENT: SECRET}, clock=clock, org=ORG, per_minute=5, per_hour=8)
-    http: TestClient = await aiohttp_client(emu.app())
+    http: TestClient[web.Request, web.Application] = await aiohttp_client(emu.app())
     token = (
         await (await http.get("/cgi-bin/gettoken", params={"corpid": CORP, "corpsecret": SECRET})).json()
     )["access_token"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from emulator.chat.customers import CustomerChats, ToolbarPage
@@ -25,7 +26,7 @@ ORG: dict[str, list[dict[str, Any]]] = {
     ],
 }
 PAGE = "https://bot.example.com/sidebar/workorder"
-CUSTOMERS = [
+CUSTOMERS: list[dict[str, Any]] = [
     {"external_userid": "wmAlice", "name": "Alice", "follow_user": [{"userid": "XuLi"}]},
     {
         "external_userid": "woBob",
@@ -38,7 +39,9 @@ CUSTOMERS = [
 
 
 class Env:
-    def __init__(self, client: TestClient, emulator: WeComEmulator, clock: FakeClock) -> None:
+    def __init__(
+        self, client: TestClient[web.Request, web.Application], emulator: WeComEmulator, clock: FakeClock
+    ) -> None:
         self.client = client
         self.emulator = emulator
         self.clock = clock

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from emulator.wecom import WeComEmulator
@@ -29,7 +30,9 @@ BACK = "https://bot.example.com/tickets/12/oauth"
 
 
 class Env:
-    def __init__(self, client: TestClient, emulator: WeComEmulator, clock: FakeClock) -> None:
+    def __init__(
+        self, client: TestClient[web.Request, web.Application], emulator: WeComEmulator, clock: FakeClock
+    ) -> None:
         self.client = client
         self.emulator = emulator
         self.clock = clock
@@ -54,7 +57,9 @@ class Env:
     async def code(self, user: str = "zhangsan", **overrides: str | None) -> str:
         resp = await self.authorize(user, **overrides)
         assert resp.status == 302, await resp.text()
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(resp.headers["Location"]).query)
+        query: dict[str, list[str]] = urllib.parse.parse_qs(
+            urllib.parse.urlsplit(resp.headers["Location"]).query
+        )
         return query["code"][0]
 
     async def token(self, secret: str = SECRET) -> str:
