@@ -43,6 +43,7 @@ from bot.dingtalk.events import (
     reply_success,
 )
 from bot.dingtalk.robot import RobotMessage, parse_robot_message, verify_robot_sign
+from bot.http import BodyRefused, read_body
 from bot.inbox import Inbox, InboxWorker
 from core.ports import Clock
 
@@ -51,7 +52,6 @@ log = logging.getLogger("ticketbot.dingtalk.callback")
 EVENTS_PATH = "/dingtalk/events"
 ROBOT_PATH = "/dingtalk/robot"
 CARD_PATH = "/dingtalk/card"
-TRUNCATED = "the body ended before its declared length"
 CLICK_BUDGET = 1.5  # seconds a click is processed before the answer (DingTalk waits 2 s)
 ANSWER_DEADLINE = 2.0  # DingTalk applies an answer's card data only if it came within 2 s
 CARD_WINDOW_MS = 60 * 60 * 1000  # the signature covers only its timestamp: an old pair is refused
@@ -112,19 +112,10 @@ class DingTalkCallbacks:
         return int(self.clock.now().timestamp() * 1000)
 
     async def _body(self, request: web.Request) -> bytes:
-        if request.content_length is not None and request.content_length > self.max_bytes:
-            raise CallbackRefused(400, f"the body is larger than {self.max_bytes} bytes")
-        chunks: list[bytes] = []
-        size = 0
         try:
-            while chunk := await request.content.read(self.max_bytes + 1):  # a body may come in pieces
-                size += len(chunk)
-                if size > self.max_bytes:
-                    raise CallbackRefused(400, f"the body is larger than {self.max_bytes} bytes")
-                chunks.append(chunk)
-        except ConnectionResetError:  # the sender went away mid-body (the handler runs on, as deployed)
-            raise CallbackRefused(400, TRUNCATED) from None
-        return b"".join(chunks)
+            return await read_body(request, self.max_bytes)
+        except BodyRefused as exc:
+            raise CallbackRefused(400, str(exc)) from None
 
     async def _store(self, kind: str, key: str, body: str, item: Inbound, extra: dict[str, Any]) -> bool:
         """Store and hand over to the worker; False if it is a duplicate (it is answered all the same)."""

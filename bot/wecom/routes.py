@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from bot.clock import SystemClock
+from bot.http import BodyRefused, read_body
 from bot.inbox import MAX_BACKLOG, MAX_CONCURRENT, Inbox, InboxWorker
 from bot.wecom.callback import MAX_BODY_BYTES, PLATFORM, InboundEvent, parse_message, parse_post, parse_query
 from bot.wecom.callback import verify_url as verify_callback_url
@@ -29,7 +30,6 @@ from core.ports import Clock
 log = logging.getLogger("ticketbot.wecom.callback")
 
 CALLBACK_PATH = "/wecom/callback"
-TRUNCATED = "the body ended before its declared length"
 
 OnEvent = Callable[[InboundEvent], Awaitable[None]]
 
@@ -130,20 +130,10 @@ class WeComCallbacks:
         return web.Response(status=200)
 
     async def _read_body(self, request: web.Request) -> bytes:
-        too_big = CallbackRefused(400, f"the body is larger than {self.max_bytes} bytes")
-        if request.content_length is not None and request.content_length > self.max_bytes:
-            raise too_big
-        chunks: list[bytes] = []
-        size = 0
         try:
-            while chunk := await request.content.read(self.max_bytes + 1):
-                size += len(chunk)
-                if size > self.max_bytes:
-                    raise too_big
-                chunks.append(chunk)
-        except ConnectionResetError:  # the sender went away mid-body (the handler runs on, as deployed)
-            raise CallbackRefused(400, TRUNCATED) from None
-        return b"".join(chunks)
+            return await read_body(request, self.max_bytes)
+        except BodyRefused as exc:
+            raise CallbackRefused(400, str(exc)) from None
 
     def _refused(self, request: web.Request, exc: CallbackRefused) -> web.Response:
         log.info(

@@ -482,7 +482,7 @@ async def test_bodies_cut_short_by_the_sender_are_refused_not_unhandled_errors(
     500 (found by the callback fuzz, tests/fuzz/test_callback_fuzz.py)."""
     import time
 
-    from bot.dingtalk.routes import TRUNCATED
+    from bot.http import TRUNCATED
     from emulator.dingtalk import card_callback_signature, robot_sign
     from store.inbox import SqlInbox
     from tests.fakes import cut_short_request

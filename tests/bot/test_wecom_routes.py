@@ -309,7 +309,7 @@ async def test_a_body_cut_short_by_the_sender_is_refused_not_an_unhandled_error(
 ) -> None:
     """Refused (400, logged at INFO as a refusal), never an "unhandled error" with a stack and a 500
     (found by the callback fuzz, tests/fuzz/test_callback_fuzz.py)."""
-    from bot.wecom.routes import TRUNCATED
+    from bot.http import TRUNCATED
 
     bot = await make_bot()
     request = cut_short_request(bot.app, "/wecom/callback?msg_signature=a&timestamp=1&nonce=1", {})
